@@ -1,0 +1,50 @@
+# AI Playground: `make run` serves the platform, `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS := constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: run install install-dev test test-all check format lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/aiplayground serve
+
+test: install-dev
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Re-pin every dependency from the current virtual environment.
+lock: install-dev
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' > $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

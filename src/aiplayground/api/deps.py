@@ -1,0 +1,58 @@
+"""Request dependencies: the platform's services and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from aiplayground.auth.principal import Principal
+from aiplayground.errors import PermissionDenied, Unauthenticated
+
+if TYPE_CHECKING:
+    from aiplayground.app import Platform
+
+SESSION_COOKIE = "aip_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_platform(request: Request) -> Platform:
+    """The composed services of this app."""
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def check_same_origin(request: Request) -> None:
+    """Refuse a cookie-authenticated state change that did not come from our own pages."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        raise PermissionDenied("cross-site request refused: no Origin header")
+    host = urlsplit(origin).netloc
+    if host != request.headers.get("host"):
+        raise PermissionDenied("cross-site request refused: Origin does not match")
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, from a bearer token or a session cookie; raises Unauthenticated."""
+    platform = get_platform(request)
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <api token>'")
+        principal = platform.auth.authenticate_token(secret.strip())
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise Unauthenticated("a credential is needed: an API token or a login session")
+        principal = platform.auth.authenticate_session(cookie)
+        if request.method not in SAFE_METHODS:
+            check_same_origin(request)
+    if request.method in SAFE_METHODS:
+        principal.require_read()
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

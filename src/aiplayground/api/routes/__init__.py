@@ -1,0 +1,1 @@
+"""FastAPI routers: thin translations between HTTP and service calls."""

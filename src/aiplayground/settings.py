@@ -1,0 +1,160 @@
+"""Typed settings, read once at start from `AIP_*` variables and an optional TOML file.
+
+Nested sections use a double underscore: `AIP_STORAGE__S3_ENDPOINT_URL`. The flat
+`AIP_DATABASE_URL` and `AIP_STORAGE_URL` are the documented short forms.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ServerSettings(BaseModel):
+    """How the web server listens and who it trusts."""
+
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(8000, description="TCP port the server listens on.")
+    public_url: str | None = Field(
+        None,
+        description="URL users reach the server at; used in one-time login links. "
+        "Defaults to http://HOST:PORT.",
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark session cookies Secure (set true behind HTTPS)."
+    )
+    session_hours: float = Field(12.0, description="Lifetime of a UI login session, in hours.")
+    ui: bool = Field(True, description="Serve the web UI at / (false: API-only server).")
+
+
+class StorageSettings(BaseModel):
+    """Where artifacts (models, datasets, documents) live."""
+
+    url: str | None = Field(
+        None,
+        description="Artifact store URL: file:///path or s3://bucket/prefix. "
+        "Defaults to file://$AIP_HOME/artifacts.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph); empty for AWS."
+    )
+    s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    s3_region: str | None = Field(None, description="S3 region name.")
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what one request may make the server do."""
+
+    max_upload_bytes: int = Field(
+        2 * 1024**3, description="Largest single uploaded file, in bytes (413 beyond)."
+    )
+    max_request_bytes: int = Field(
+        4 * 1024**3, description="Largest request body, in bytes (413 beyond)."
+    )
+    max_json_bytes: int = Field(
+        64 * 1024**2, description="Largest JSON request body, in bytes (413 beyond)."
+    )
+    max_multipart_fields: int = Field(
+        1000, description="Most parts in one multipart request (400 beyond)."
+    )
+    max_archive_members: int = Field(
+        10_000, description="Most members in an uploaded archive (413 beyond)."
+    )
+    max_archive_bytes: int = Field(
+        8 * 1024**3, description="Largest total uncompressed size of an archive (413 beyond)."
+    )
+
+
+class NetworkSettings(BaseModel):
+    """Outbound connections to user-given URLs (remote endpoints, imports)."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts, IPs or CIDRs that user-given URLs may reach although they are "
+        'loopback or private (JSON list, e.g. ["10.0.0.0/8", "models.internal"]).',
+    )
+    timeout_s: float = Field(30.0, description="Timeout of calls to remote endpoints, seconds.")
+
+
+class Settings(BaseSettings):
+    """The root of every setting; built once in the composition root and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIP_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        Path(".aiplayground"),
+        description="Data folder: database, artifacts, indexes and logs live here.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AIP_DATABASE_URL", "database_url"),
+        description="Metadata database: sqlite:///path or postgresql://user@host:5432/db. "
+        "Defaults to SQLite at $AIP_HOME/aiplayground.db.",
+    )
+    storage_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AIP_STORAGE_URL", "storage_url"),
+        description="Short form of storage.url.",
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_json: bool = Field(True, description="Write logs as one JSON object per line.")
+    demo: bool = Field(True, description="Load the demo catalog entries at first start.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("AIP_CONFIG")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_home(self) -> Path:
+        """The data folder as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        return self.database_url or f"sqlite:///{self.resolved_home / 'aiplayground.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        """The artifact store URL, defaulting to a folder in the data folder."""
+        url = self.storage_url or self.storage.url
+        return url or (self.resolved_home / "artifacts").as_uri()
+
+    @property
+    def public_url(self) -> str:
+        """Where users reach this server."""
+        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, the TOML file and explicit overrides."""
+    return Settings(**overrides)
