@@ -86,6 +86,56 @@ class NetworkSettings(BaseModel):
     timeout_s: float = Field(30.0, description="Timeout of calls to remote endpoints, seconds.")
 
 
+class ChatSettings(BaseModel):
+    """Chat and OpenAI-compatible serving: model workers, memory and per-user limits."""
+
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads per embedded LLM worker (llama.cpp n_threads); "
+        "empty: the number of cores, at most 8.",
+    )
+    context_tokens: int = Field(
+        4096,
+        ge=256,
+        description="Context window given to an embedded model, in tokens (capped by what the "
+        "model was trained on; a model's serving.context_window overrides it).",
+    )
+    default_max_new_tokens: int = Field(
+        512, ge=1, description="Tokens generated when neither request nor model says."
+    )
+    memory_messages: int = Field(
+        6, ge=0, description="Past messages a conversation sends to the model (its memory)."
+    )
+    max_loaded_models: int = Field(
+        2, ge=1, description="Embedded LLMs kept loaded at once (least recently used unloads)."
+    )
+    idle_unload_s: float = Field(
+        900.0, gt=0, description="Seconds an unused embedded LLM stays loaded."
+    )
+    load_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds an LLM worker may take to load its model."
+    )
+    requests_per_minute: float = Field(
+        120.0, gt=0, description="Generation requests per user per minute (token bucket refill)."
+    )
+    burst: int = Field(
+        30, ge=1, description="Generation requests a user may send at once (token bucket size)."
+    )
+    max_streams_per_user: int = Field(
+        8, ge=1, description="Generations one user may have running at once (429 beyond)."
+    )
+    max_streams: int = Field(
+        64, ge=1, description="Generations running at once on this server (429 beyond)."
+    )
+    max_queue_per_model: int = Field(
+        32, ge=1, description="Requests waiting for one embedded model (429 beyond)."
+    )
+    max_prompt_chars: int = Field(
+        400_000, ge=1000, description="Largest prompt, in characters, before tokenizing (400)."
+    )
+
+
 class Settings(BaseSettings):
     """The root of every setting; built once in the composition root and passed down."""
 
@@ -117,6 +167,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @classmethod
     def settings_customise_sources(

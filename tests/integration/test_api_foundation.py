@@ -108,7 +108,12 @@ def test_roles(client: TestClient, admin_token: str, alice_token: str, viewer_to
     again = client.post("/api/v1/users", json={"name": "newbie"}, headers=bearer(admin_token))
     assert again.status_code == 409
     viewer_post = client.post("/api/v1/tokens", json={"name": "x"}, headers=bearer(viewer_token))
-    assert viewer_post.status_code == 403
+    assert viewer_post.status_code == 201
+    assert viewer_post.json()["info"]["scopes"] == ["read"], "viewers only get read-only tokens"
+    viewer_write = client.post(
+        "/api/v1/tokens", json={"name": "y", "scopes": ["write"]}, headers=bearer(viewer_token)
+    )
+    assert viewer_write.status_code == 422
     assert client.get("/api/v1/me", headers=bearer(viewer_token)).status_code == 200
 
 

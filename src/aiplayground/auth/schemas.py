@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from aiplayground.auth.principal import Role, Scope
 
@@ -22,6 +23,18 @@ class UserInfo(BaseModel):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+    has_password: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_flag(cls, data: Any) -> Any:
+        # Built from an ORM row: expose whether a password is set, never the hash.
+        if hasattr(data, "password_hash"):
+            return {
+                **{k: getattr(data, k) for k in cls.model_fields if hasattr(data, k)},
+                "has_password": bool(data.password_hash),
+            }
+        return data
 
 
 class TokenInfo(BaseModel):

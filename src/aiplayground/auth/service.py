@@ -12,7 +12,13 @@ from sqlalchemy import func, select, update
 from aiplayground.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aiplayground.auth.principal import ALL_SCOPES, Principal, Role, Scope
 from aiplayground.auth.schemas import NewToken, TokenInfo, UserInfo
-from aiplayground.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from aiplayground.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
 from aiplayground.store.db import Database
 from aiplayground.store.tables import ApiToken, LoginLink, UiSession, User, utcnow
 
@@ -179,6 +185,31 @@ class AuthService:
             s.flush()
             return NewToken(token=secret, info=TokenInfo.model_validate(token))
 
+    def issue_token(
+        self,
+        caller: Principal,
+        name: str,
+        *,
+        scopes: list[Scope] | None = None,
+        expires_in: timedelta | None = None,
+    ) -> NewToken:
+        """Create a token for the caller, never with more scopes than the caller holds.
+
+        Viewers may create tokens too, but only read-only ones: a token is how a viewer's
+        scripts read the catalog.
+        """
+        if Scope.WRITE not in caller.scopes:
+            # Otherwise a leaked read-only token could mint itself a longer-lived twin.
+            raise PermissionDenied("creating tokens needs a credential with the 'write' scope")
+        wanted = [s for s in (scopes or list(caller.scopes)) if s in caller.scopes]
+        if caller.role is Role.VIEWER:
+            wanted = [s for s in wanted if s is Scope.READ]
+        if not wanted:
+            raise ValidationFailed(
+                "none of the requested scopes is available to you", details={"field": "scopes"}
+            )
+        return self.create_token(caller.user_id, name, scopes=wanted, expires_in=expires_in)
+
     def list_tokens(self, caller: Principal) -> list[TokenInfo]:
         """The caller's own tokens, newest first."""
         with self.db.session() as s:
@@ -280,6 +311,13 @@ class AuthService:
         with self.db.session() as s:
             s.add(LoginLink(user_id=user_id, token_hash=_digest(secret), expires_at=utcnow() + ttl))
         return secret
+
+    def issue_login_link(
+        self, caller: Principal, name: str, *, ttl: timedelta = timedelta(hours=24)
+    ) -> str:
+        """A one-time login link secret for another user (admins only)."""
+        caller.require_admin()
+        return self.create_login_link(self.get_user(name).id, ttl=ttl)
 
     def redeem_login_link(self, secret: str) -> str:
         """Spend a one-time login link and open a session; returns the cookie secret."""

@@ -58,12 +58,20 @@ def create_token(
 def login_link(
     user: Annotated[str, typer.Option("--user", help="User to log in as.")] = "admin",
     hours: Annotated[float, typer.Option(help="How long the link stays valid.")] = 24.0,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Server address in the link (default: AIP_SERVER__PUBLIC_URL, "
+            "else http://AIP_SERVER__HOST:AIP_SERVER__PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Print a one-time browser login link for USER."""
     platform = open_platform()
     account = platform.auth.get_user(user)
     secret = platform.auth.create_login_link(account.id, ttl=timedelta(hours=hours))
-    typer.echo(f"{platform.settings.public_url}/auth/link/{secret}")
+    base = (url or platform.settings.public_url).rstrip("/")
+    typer.echo(f"{base}/auth/link/{secret}")
 
 
 @admin_app.command("create-user")

@@ -91,11 +91,9 @@ def list_tokens(request: Request, principal: CurrentPrincipal) -> TokenList:
 @router.post("/tokens", status_code=201)
 def create_token(request: Request, principal: CurrentPrincipal, body: TokenCreate) -> NewToken:
     """Create an API token for the caller; the secret is in this response only."""
-    principal.require_write()
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    scopes = [s for s in (body.scopes or list(principal.scopes)) if s in principal.scopes]
-    return get_platform(request).auth.create_token(
-        principal.user_id, body.name, scopes=scopes, expires_in=expires
+    return get_platform(request).auth.issue_token(
+        principal, body.name, scopes=body.scopes, expires_in=expires
     )
 
 

@@ -8,16 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from aiplayground.api.deps import SESSION_COOKIE, check_same_origin, get_platform
+from aiplayground.auth.redirect import safe_next
 from aiplayground.errors import Unauthenticated
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
-
-
-def _safe_next(target: str | None) -> str:
-    # Only same-site relative paths: an absolute or scheme-relative URL is an open redirect.
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
 
 
 def _with_session(request: Request, secret: str, target: str) -> RedirectResponse:
@@ -48,7 +42,7 @@ def login(
         secret = get_platform(request).auth.login_with_password(username, password)
     except Unauthenticated:
         return RedirectResponse("/login?error=1", status_code=303)
-    return _with_session(request, secret, _safe_next(next))
+    return _with_session(request, secret, safe_next(next))
 
 
 @router.get("/link/{secret}")

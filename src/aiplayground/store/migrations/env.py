@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from aiplayground.store.tables import Base
+from aiplayground.store.schema import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
