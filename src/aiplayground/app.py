@@ -132,7 +132,12 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.state.platform = platform
     install_error_handlers(app)
     _include_routers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.limits.max_request_bytes,
+        # The UI's uploads carry one file each; multipart framing needs a little more.
+        prefix_limits={"/_nicegui/": settings.limits.max_upload_bytes + 1024 * 1024},
+    )
     app.add_middleware(MetricsMiddleware, metrics=platform.metrics)
     if settings.server.ui:
         from aiplayground.ui import mount_ui

@@ -34,8 +34,16 @@ START_TIMEOUT_S = 60
 UI_TIMEOUT_MS = 15_000
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "adds_users: creates accounts on the shared server (runs after the others)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the browser tests, saying why, where Chromium is not installed."""
+    """Run tests that add users last (others count the users of the shared server), and
+    skip the browser tests, saying why, where Chromium is not installed."""
+    items.sort(key=lambda item: item.get_closest_marker("adds_users") is not None)
     if CHROMIUM.exists():
         return
     skip = pytest.mark.skip(reason=f"end-to-end tests need Chromium at {CHROMIUM} (CI installs it)")
@@ -58,6 +66,18 @@ class LiveServer:
         """A fresh one-time login link, made the way an operator makes one."""
         done = subprocess.run(
             [sys.executable, "-m", "aiplayground", "admin", "login-link", "--user", user],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    def new_token(self, user: str = "admin") -> str:
+        """A fresh API token for USER, made with the admin CLI."""
+        done = subprocess.run(
+            [sys.executable, "-m", "aiplayground", "admin", "create-token", "--user", user],
             env=self.env,
             capture_output=True,
             text=True,
@@ -188,3 +208,13 @@ def admin_page(browser: Browser, admin_state: dict[str, Any]) -> Iterator[Page]:
     context = new_context(browser, storage_state=admin_state)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture(scope="session")
+def admin_api(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the REST API, authenticated with an admin's API token."""
+    token = live_server.new_token("admin")
+    with httpx.Client(
+        base_url=live_server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        yield client

@@ -238,3 +238,13 @@ def test_metrics_count_requests_by_route(client: TestClient, alice_token: str) -
 def test_security_headers(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_ui_uploads_have_the_file_limit_not_the_request_limit(
+    settings: Settings, platform: Platform
+) -> None:
+    limits = settings.limits.model_copy(update={"max_upload_bytes": 1000})
+    with TestClient(create_app(settings.model_copy(update={"limits": limits}), platform)) as c:
+        response = c.post("/_nicegui/client/x/upload/y", content=b"z" * (2 * 1024 * 1024))
+        assert response.status_code == 413
+        assert c.post("/api/v1/tokens", content=b"z" * (2 * 1024 * 1024)).status_code == 401

@@ -60,14 +60,32 @@ class MetricsMiddleware:
 class BodyLimitMiddleware:
     """Answer 413 before reading a body whose declared or streamed size exceeds the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, prefix_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.prefix_limits = prefix_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.default_max
+        for prefix, prefix_max in self.prefix_limits.items():
+            if scope["path"].startswith(prefix):
+                limit = prefix_max
+        await _LimitedRequest(self.app, limit).handle(scope, receive, send)
+
+
+class _LimitedRequest:
+    """One request under one byte limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:

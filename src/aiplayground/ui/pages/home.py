@@ -63,7 +63,27 @@ def account_summaries(platform: Platform, principal: Principal) -> Iterator[Summ
         )
 
 
-SUMMARY_PROVIDERS: tuple[SummaryProvider, ...] = (account_summaries,)
+def catalog_summaries(platform: Platform, principal: Principal) -> Iterator[Summary]:
+    """Models and datasets the caller can see (their own, public ones; all for admins)."""
+    yield Summary(
+        "models",
+        "Models",
+        platform.models.search(principal, limit=1).total,
+        "you can see in the catalog",
+        "smart_toy",
+        "/catalog?tab=models",
+    )
+    yield Summary(
+        "datasets",
+        "Datasets",
+        platform.datasets.search(principal, limit=1).total,
+        "you can see in the catalog",
+        "dataset",
+        "/catalog?tab=datasets",
+    )
+
+
+SUMMARY_PROVIDERS: tuple[SummaryProvider, ...] = (catalog_summaries, account_summaries)
 
 
 def register(platform: Platform) -> None:
