@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: run install install-dev test test-all check format lock clean
+.PHONY: run install install-dev test test-all check format lock clean bench-peers bench-serving
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ format: install-dev
 # Re-pin every dependency from the current virtual environment.
 lock: install-dev
 	$(PIP) freeze --exclude-editable | grep -v '^-e ' > $(CONSTRAINTS)
+
+# KServe's own model server, in a separate environment, for benchmarks/serving.py.
+PEERS_VENV ?= .venv-peers
+$(PEERS_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEERS_VENV)
+
+bench-peers: $(PEERS_VENV)/bin/python
+	$(PEERS_VENV)/bin/python -m pip install --quiet kserve==0.21.0 scikit-learn==1.9.1 skops==0.16.0 numpy==2.4.6
+
+bench-serving: install-dev bench-peers
+	$(BIN)/python benchmarks/serving.py --peers-python $(PEERS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from aiplayground.auth.service import AuthService
 from aiplayground.catalog.datasets import DatasetCatalog
 from aiplayground.catalog.endpoints import EndpointService, load_or_create_secret
 from aiplayground.catalog.models import ModelCatalog
+from aiplayground.inference.service import InferenceService
 from aiplayground.metrics import Metrics
 from aiplayground.net import UrlPolicy
 from aiplayground.settings import Settings
@@ -44,6 +45,7 @@ class Platform:
     models: ModelCatalog
     datasets: DatasetCatalog
     endpoints: EndpointService
+    inference: InferenceService
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = False
     login_url: str | None = None
@@ -88,7 +90,11 @@ def build_platform(settings: Settings) -> Platform:
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     db = Database.from_url(settings.resolved_database_url)
     storage = open_artifact_store(settings.resolved_storage_url, settings.storage)
-    auth = AuthService(db, session_lifetime=timedelta(hours=settings.server.session_hours))
+    auth = AuthService(
+        db,
+        session_lifetime=timedelta(hours=settings.server.session_hours),
+        token_cache_s=settings.server.token_cache_s,
+    )
     home = settings.resolved_home
     endpoints = EndpointService(
         UrlPolicy(settings.network.allowed_hosts),
@@ -97,12 +103,22 @@ def build_platform(settings: Settings) -> Platform:
     )
     staging = home / "staging"
     staging.mkdir(parents=True, exist_ok=True)
+    models = ModelCatalog(db, storage, settings.limits, staging, endpoints)
+    inference = InferenceService(
+        models,
+        storage,
+        settings.inference,
+        cache_dir=home / "cache" / "models",
+        endpoints=endpoints,
+        remote_timeout_s=settings.network.timeout_s,
+    )
     return Platform(
         settings=settings,
         db=db,
         storage=storage,
         auth=auth,
-        models=ModelCatalog(db, storage, settings.limits, staging, endpoints),
+        models=models,
+        inference=inference,
         datasets=DatasetCatalog(db, storage, settings.limits, staging),
         endpoints=endpoints,
     )
@@ -115,10 +131,12 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         platform.start()
+        await platform.inference.start()
         try:
             yield
         finally:
             platform.draining = True
+            await platform.inference.stop()
             platform.close()
 
     app = FastAPI(
@@ -147,8 +165,9 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from aiplayground.api.routes import accounts, catalog, health, session
+    from aiplayground.api.routes import accounts, catalog, health, inference, session
 
-    for module in (health, session, accounts, catalog):
+    # The data plane first: it is the hot path, and routes are matched in order.
+    for module in (inference, health, session, accounts, catalog):
         router: Any = module.router
         app.include_router(router)

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aiplayground.inference.config import InferenceSettings
+
 
 class ServerSettings(BaseModel):
     """How the web server listens and who it trusts."""
@@ -33,6 +35,11 @@ class ServerSettings(BaseModel):
         False, description="Mark session cookies Secure (set true behind HTTPS)."
     )
     session_hours: float = Field(12.0, description="Lifetime of a UI login session, in hours.")
+    token_cache_s: float = Field(
+        2.0,
+        description="Seconds a checked API token is trusted without asking the database "
+        "(revocation in this process is immediate; other processes see it within this).",
+    )
     ui: bool = Field(True, description="Serve the web UI at / (false: API-only server).")
 
 
@@ -136,6 +143,102 @@ class ChatSettings(BaseModel):
     )
 
 
+class TrainingSettings(BaseModel):
+    """Training jobs: the queue, workers, retries and per-user limits."""
+
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="Seconds an idle worker waits between looks at the queue."
+    )
+    heartbeat_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between a worker's heartbeats on its running jobs."
+    )
+    heartbeat_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a running job's worker is "
+        "presumed dead and the job is retried or failed.",
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Times a job is started before a lost worker fails it for good."
+    )
+    max_concurrent_per_user: int = Field(
+        2, ge=1, description="Jobs one user may have running at once (more wait in the queue)."
+    )
+    max_queued_per_user: int = Field(
+        100, ge=1, description="Jobs one user may have queued or running (429 beyond)."
+    )
+    default_time_limit_s: float = Field(
+        6 * 3600.0, gt=0, description="Time limit of a job that does not ask for one, seconds."
+    )
+    max_time_limit_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Longest time limit a job may ask for, seconds."
+    )
+    max_processes: int = Field(
+        8, ge=1, description="Most processes (torchrun ranks) one job may ask for."
+    )
+    slots: int = Field(1, ge=1, description="Jobs one worker process runs at the same time.")
+    cancel_grace_s: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds a cancelled or timed-out job gets after SIGTERM before SIGKILL.",
+    )
+    max_log_bytes: int = Field(
+        16 * 1024**2, ge=1024, description="Log kept per job, in bytes (later output is dropped)."
+    )
+    extra_recipes: list[str] = Field(
+        default_factory=list,
+        description="Import paths of modules with site-specific recipes, offered beside the "
+        'built-in ones (JSON list, e.g. ["mysite.recipes.cnn"]).',
+    )
+
+
+class RagSettings(BaseModel):
+    """Knowledge bases: the vector index, embedding defaults, chunking and ingestion bounds."""
+
+    chroma_url: str | None = Field(
+        None,
+        description="Chroma server URL (http://host:8000) for client/server mode; empty: an "
+        "embedded, persistent Chroma under $AIP_HOME/chroma.",
+    )
+    embedding_model: str = Field(
+        "all-minilm-l6-v2",
+        description="Embedding model of new knowledge bases: all-minilm-l6-v2 (English) or "
+        "multilingual-e5-small.",
+    )
+    embedding_threads: int = Field(
+        2, ge=1, description="CPU threads of one embedding model (onnxruntime intra-op threads)."
+    )
+    embedding_batch_size: int = Field(
+        32, ge=1, le=1024, description="Chunks embedded per model call during ingestion."
+    )
+    chunk_tokens: int = Field(
+        256, ge=16, le=8192, description="Default chunk size of new knowledge bases, in tokens."
+    )
+    chunk_overlap: int = Field(
+        32, ge=0, le=4096, description="Default overlap between chunks, in tokens."
+    )
+    ingestion_workers: int = Field(
+        2, ge=1, le=64, description="Documents ingested at once, in background threads."
+    )
+    parse_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds one file may take to parse (its parser is killed then)."
+    )
+    parse_memory_bytes: int = Field(
+        1024**3,
+        ge=64 * 1024**2,
+        description="Address space a file's parser process may use, in bytes (RLIMIT_AS).",
+    )
+    max_document_bytes: int = Field(
+        100 * 1024**2, ge=1, description="Largest document a knowledge base accepts, in bytes."
+    )
+    max_document_chars: int = Field(
+        20_000_000, ge=1000, description="Most characters of text kept from one document."
+    )
+    max_embedding_inputs: int = Field(
+        2048, ge=1, description="Most inputs in one /openai/v1/embeddings request (400 beyond)."
+    )
+
+
 class Settings(BaseSettings):
     """The root of every setting; built once in the composition root and passed down."""
 
@@ -167,7 +270,10 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
 
     @classmethod
     def settings_customise_sources(

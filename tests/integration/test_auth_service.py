@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -177,3 +178,30 @@ def test_changing_password_needs_the_current_one(auth: AuthService) -> None:
         auth.set_password(alice, "wrong", "second password!")
     auth.set_password(alice, "first password!", "second password!")
     auth.login_with_password("alice", "second password!")
+
+
+def test_token_cache_forgets_revoked_tokens_and_suspended_users(auth: AuthService) -> None:
+    auth.bootstrap_admin()
+    admin = as_principal(auth, "admin")
+    user = auth.create_user("alice")
+    first = auth.create_token(user.id, "a")
+    second = auth.create_token(user.id, "b")
+    alice = auth.authenticate_token(first.token)
+    auth.authenticate_token(second.token)
+    assert auth.cached_token(first.token) == alice
+    auth.revoke_token(alice, first.info.id)
+    assert auth.cached_token(first.token) is None
+    assert auth.cached_token(second.token) is not None
+    auth.update_user(admin, "alice", is_active=False)
+    assert auth.cached_token(second.token) is None
+    with pytest.raises(Unauthenticated):
+        auth.authenticate_token(second.token)
+
+
+def test_token_cache_respects_token_expiry(auth: AuthService) -> None:
+    user = auth.create_user("alice")
+    new = auth.create_token(user.id, "short", expires_in=timedelta(seconds=1))
+    auth.authenticate_token(new.token)
+    assert auth.cached_token(new.token) is not None
+    time.sleep(1.1)
+    assert auth.cached_token(new.token) is None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from aiplayground.auth.principal import Principal
 from aiplayground.errors import PermissionDenied, Unauthenticated
@@ -33,20 +34,26 @@ def check_same_origin(request: Request) -> None:
         raise PermissionDenied("cross-site request refused: Origin does not match")
 
 
-def authenticate(request: Request) -> Principal:
-    """The caller, from a bearer token or a session cookie; raises Unauthenticated."""
+async def authenticate(request: Request) -> Principal:
+    """The caller, from a bearer token or a session cookie; raises Unauthenticated.
+
+    A recently checked token is answered from memory on the event loop; everything else
+    goes to the database in the thread pool.
+    """
     platform = get_platform(request)
     header = request.headers.get("authorization")
     if header:
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             raise Unauthenticated("use 'Authorization: Bearer <api token>'")
-        principal = platform.auth.authenticate_token(secret.strip())
+        cached = platform.auth.cached_token(secret)
+        principal = cached or await run_in_threadpool(platform.auth.authenticate_token, secret)
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("a credential is needed: an API token or a login session")
-        principal = platform.auth.authenticate_session(cookie)
+        principal = await run_in_threadpool(platform.auth.authenticate_session, cookie)
         if request.method not in SAFE_METHODS:
             check_same_origin(request)
     if request.method in SAFE_METHODS:

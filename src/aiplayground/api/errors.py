@@ -46,12 +46,22 @@ CODE_BY_STATUS: dict[int, str] = {
 }
 
 
+def protocol_of(path: str) -> str:
+    """Which error shape a path answers in: 'kserve', 'openai' or 'platform'."""
+    if path.startswith(("/v1/", "/v2/")) or path in ("/v1", "/v2"):
+        return "kserve"
+    if path.startswith("/openai/"):
+        return "openai"
+    return "platform"
+
+
 def error_body(path: str, status: int, code: str, message: str, details: Any = None) -> bytes:
     """Render an error in the shape the route's protocol expects."""
     body: dict[str, Any]
-    if path.startswith(("/v1/", "/v2/")):
+    protocol = protocol_of(path)
+    if protocol == "kserve":
         body = {"error": message}  # KServe v1 and Open Inference Protocol v2
-    elif path.startswith("/openai/"):
+    elif protocol == "openai":
         body = {"error": {"message": message, "type": code, "param": None, "code": code}}
         if isinstance(details, dict) and "param" in details:
             body["error"]["param"] = details["param"]
@@ -67,7 +77,7 @@ def error_response(
 ) -> Response:
     """A JSON error response for this request's protocol."""
     headers = {}
-    if status == 401 and not request.url.path.startswith(("/v1/", "/v2/", "/openai/")):
+    if status == 401 and protocol_of(request.url.path) == "platform":
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(details, dict) and "retry_after" in details:
         headers["Retry-After"] = str(max(1, round(float(details["retry_after"]))))

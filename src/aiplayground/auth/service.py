@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from aiplayground.auth.cache import TokenCache
 from aiplayground.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from aiplayground.auth.principal import ALL_SCOPES, Principal, Role, Scope
 from aiplayground.auth.schemas import NewToken, TokenInfo, UserInfo
@@ -39,9 +40,16 @@ def _new_secret(prefix: str = "") -> str:
 class AuthService:
     """Creates and checks every credential the platform accepts."""
 
-    def __init__(self, db: Database, *, session_lifetime: timedelta = timedelta(hours=12)) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        session_lifetime: timedelta = timedelta(hours=12),
+        token_cache_s: float = 2.0,
+    ) -> None:
         self.db = db
         self.session_lifetime = session_lifetime
+        self.tokens = TokenCache(ttl=token_cache_s)
 
     # users ---------------------------------------------------------------------------
 
@@ -120,7 +128,9 @@ class AuthService:
             if is_active is not None:
                 user.is_active = is_active
             s.flush()
-            return UserInfo.model_validate(user)
+            info = UserInfo.model_validate(user)
+        self.tokens.forget_user(info.id)
+        return info
 
     def set_password(self, caller: Principal, current: str | None, new: str) -> None:
         """Set the caller's own password; the current one is needed if one is set."""
@@ -229,18 +239,25 @@ class AuthService:
             if token.revoked_at is None:
                 token.revoked_at = utcnow()
             s.flush()
-            return TokenInfo.model_validate(token)
+            info = TokenInfo.model_validate(token)
+        self.tokens.forget_token(info.id)
+        return info
+
+    def cached_token(self, secret: str) -> Principal | None:
+        """The principal of a recently checked token, without touching the database."""
+        return self.tokens.get(_digest(secret))
 
     def authenticate_token(self, secret: str) -> Principal:
         """The principal behind a bearer token, or Unauthenticated."""
         if not secret.startswith(TOKEN_PREFIX):
             raise Unauthenticated("invalid API token")
         now = utcnow()
+        digest = _digest(secret)
         with self.db.session() as s:
             row = s.execute(
                 select(ApiToken, User)
                 .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.token_hash == _digest(secret))
+                .where(ApiToken.token_hash == digest)
             ).first()
             if row is None:
                 raise Unauthenticated("invalid API token")
@@ -253,13 +270,16 @@ class AuthService:
                 raise Unauthenticated("this account is suspended")
             if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
                 token.last_used_at = now
-            return Principal(
+            principal = Principal(
                 user_id=user.id,
                 name=user.name,
                 role=Role(user.role),
                 scopes=frozenset(Scope(x) for x in token.scopes),
                 via="token",
             )
+            token_id, expires_at = token.id, token.expires_at
+        self.tokens.put(digest, principal, token_id, expires_at)
+        return principal
 
     # browser sessions ----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from aiplayground.catalog.files import safe_relative_path
 from aiplayground.catalog.schemas import ModelFormat
+from aiplayground.catalog.skops_types import untrusted_beyond_numeric_stack
 from aiplayground.errors import InvalidInput, MissingDependency, PermissionDenied, ValidationFailed
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
@@ -257,10 +258,11 @@ def _sklearn(items: list[_File], trusted: bool) -> dict[str, Any]:
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         reason = str(exc).replace(str(main.path), main.name)[:300]
         raise _invalid(f"{main.name} is not a valid skops file ({reason})") from exc
-    if untrusted and not trusted:
+    refused = untrusted_beyond_numeric_stack(untrusted)
+    if refused and not trusted:
         raise _denied(
             main.name,
-            f"needs types that skops does not trust by default ({', '.join(untrusted[:10])})",
+            f"needs types outside scikit-learn/numpy/scipy ({', '.join(refused[:10])})",
             "use standard scikit-learn estimators",
         )
     return {"kind": "skops", "main": main.name, "untrusted_types": untrusted}

@@ -264,6 +264,15 @@ class ModelCatalog:
             s.flush()
             return self._info(s, model)
 
+    def endpoint_api_key(self, caller: Principal, name: str) -> str | None:
+        """The decrypted API key of a remote model the caller can see, if it has one."""
+        with self.db.session() as s:
+            model = self.registry.load(s, caller, name)
+            sealed = (model.endpoint or {}).get("api_key")
+        if not sealed or self.endpoints is None:
+            return None
+        return self.endpoints.unseal(sealed)
+
     # rendering -------------------------------------------------------------------------
 
     def _info(self, s: Session, model: Model) -> ModelInfo:
@@ -322,5 +331,6 @@ class ModelCatalog:
             params=details.get("params", {}),
             description=details.get("description", ""),
             aliases=aliases,
+            detected=details.get("detected", {}),
             created_at=version.created_at,
         )

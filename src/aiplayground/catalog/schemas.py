@@ -241,6 +241,9 @@ class ModelVersionInfo(BaseModel):
     params: dict[str, Any]
     description: str
     aliases: list[str]
+    detected: dict[str, Any] = Field(
+        default_factory=dict, description="What the upload check found (kind, main file)."
+    )
     created_at: datetime
 
 

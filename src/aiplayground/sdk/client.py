@@ -9,6 +9,7 @@ import httpx
 
 from aiplayground import errors
 from aiplayground.sdk.catalog import CatalogMixin
+from aiplayground.sdk.inference import InferenceMixin
 
 _ERRORS_BY_CODE: dict[str, type[errors.PlaygroundError]] = {
     cls.code: cls
@@ -60,7 +61,7 @@ def raise_for_error(response: httpx.Response) -> None:
     )
 
 
-class Client(CatalogMixin):
+class Client(CatalogMixin, InferenceMixin):
     """A connection to one AI Playground server, authenticated with an API token."""
 
     def __init__(
