@@ -21,6 +21,7 @@ from aiplayground.auth.service import AuthService
 from aiplayground.catalog.datasets import DatasetCatalog
 from aiplayground.catalog.endpoints import EndpointService, load_or_create_secret
 from aiplayground.catalog.models import ModelCatalog
+from aiplayground.chat.service import ChatService
 from aiplayground.inference.service import InferenceService
 from aiplayground.metrics import Metrics
 from aiplayground.net import UrlPolicy
@@ -46,6 +47,7 @@ class Platform:
     datasets: DatasetCatalog
     endpoints: EndpointService
     inference: InferenceService
+    chat: ChatService
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = False
     login_url: str | None = None
@@ -81,7 +83,8 @@ class Platform:
             )
 
     def close(self) -> None:
-        """Release connections."""
+        """Stop model worker processes and release connections."""
+        self.chat.close()
         self.db.dispose()
 
 
@@ -119,6 +122,7 @@ def build_platform(settings: Settings) -> Platform:
         auth=auth,
         models=models,
         inference=inference,
+        chat=ChatService(db, models, storage, endpoints, settings),
         datasets=DatasetCatalog(db, storage, settings.limits, staging),
         endpoints=endpoints,
     )
@@ -165,9 +169,17 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from aiplayground.api.routes import accounts, catalog, health, inference, session
+    from aiplayground.api.routes import (
+        accounts,
+        catalog,
+        chat,
+        health,
+        inference,
+        openai,
+        session,
+    )
 
-    # The data plane first: it is the hot path, and routes are matched in order.
-    for module in (inference, health, session, accounts, catalog):
+    # The data planes first: they are the hot paths, and routes are matched in order.
+    for module in (inference, openai, health, session, accounts, catalog, chat):
         router: Any = module.router
         app.include_router(router)

@@ -48,7 +48,10 @@ async def authenticate(request: Request) -> Principal:
         if scheme.lower() != "bearer" or not secret:
             raise Unauthenticated("use 'Authorization: Bearer <api token>'")
         cached = platform.auth.cached_token(secret)
-        principal = cached or await run_in_threadpool(platform.auth.authenticate_token, secret)
+        if cached is None:
+            principal = await run_in_threadpool(platform.auth.authenticate_token, secret)
+        else:
+            principal = cached
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:

@@ -9,6 +9,7 @@ import typer
 from aiplayground import __version__
 from aiplayground.cli.admin import admin_app
 from aiplayground.cli.catalog import datasets_app, models_app
+from aiplayground.cli.chat import chat as chat_command
 from aiplayground.cli.infer import infer as infer_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
 app.command("infer")(infer_command)
+app.command("chat")(chat_command)
 
 
 @app.command()

@@ -9,6 +9,7 @@ import httpx
 
 from aiplayground import errors
 from aiplayground.sdk.catalog import CatalogMixin
+from aiplayground.sdk.chat import ChatMixin
 from aiplayground.sdk.inference import InferenceMixin
 
 _ERRORS_BY_CODE: dict[str, type[errors.PlaygroundError]] = {
@@ -61,7 +62,7 @@ def raise_for_error(response: httpx.Response) -> None:
     )
 
 
-class Client(CatalogMixin, InferenceMixin):
+class Client(CatalogMixin, InferenceMixin, ChatMixin):
     """A connection to one AI Playground server, authenticated with an API token."""
 
     def __init__(
