@@ -46,6 +46,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("adds_users") is not None)
     if CHROMIUM.exists():
         return
+    if os.environ.get("AIP_TEST_REQUIRE_CHROMIUM"):
+        raise pytest.UsageError(f"browser tests are required but {CHROMIUM} is missing")
     skip = pytest.mark.skip(reason=f"end-to-end tests need Chromium at {CHROMIUM} (CI installs it)")
     here = Path(__file__).parent
     for item in items:
