@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/aiplayground serve
+	$(BIN)/aiplayground serve --workers 1
 
 test: install-dev
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)

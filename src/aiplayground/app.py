@@ -29,6 +29,7 @@ from aiplayground.settings import Settings
 from aiplayground.storage import ArtifactStore, open_artifact_store
 from aiplayground.store.db import Database
 from aiplayground.store.migrate import migrate
+from aiplayground.training.service import TrainingService
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Platform:
     endpoints: EndpointService
     inference: InferenceService
     chat: ChatService
+    training: TrainingService
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = False
     login_url: str | None = None
@@ -107,6 +109,7 @@ def build_platform(settings: Settings) -> Platform:
     staging = home / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     models = ModelCatalog(db, storage, settings.limits, staging, endpoints)
+    datasets = DatasetCatalog(db, storage, settings.limits, staging)
     inference = InferenceService(
         models,
         storage,
@@ -123,7 +126,8 @@ def build_platform(settings: Settings) -> Platform:
         models=models,
         inference=inference,
         chat=ChatService(db, models, storage, endpoints, settings),
-        datasets=DatasetCatalog(db, storage, settings.limits, staging),
+        datasets=datasets,
+        training=TrainingService(db, settings.training, datasets),
         endpoints=endpoints,
     )
 
@@ -175,11 +179,12 @@ def _include_routers(app: FastAPI) -> None:
         chat,
         health,
         inference,
+        jobs,
         openai,
         session,
     )
 
     # The data planes first: they are the hot paths, and routes are matched in order.
-    for module in (inference, openai, health, session, accounts, catalog, chat):
+    for module in (inference, openai, health, session, accounts, catalog, chat, jobs):
         router: Any = module.router
         app.include_router(router)

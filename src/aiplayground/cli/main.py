@@ -11,6 +11,7 @@ from aiplayground.cli.admin import admin_app
 from aiplayground.cli.catalog import datasets_app, models_app
 from aiplayground.cli.chat import chat as chat_command
 from aiplayground.cli.infer import infer as infer_command
+from aiplayground.cli.train import spawn_workers, stop_workers, train_app, worker
 
 app = typer.Typer(
     name="aiplayground",
@@ -23,6 +24,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(datasets_app, name="datasets")
 app.command("infer")(infer_command)
 app.command("chat")(chat_command)
+app.add_typer(train_app, name="train")
+app.command("worker")(worker)
 
 
 @app.command()
@@ -38,6 +41,9 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option("--demo/--no-demo", help="Load demo catalog entries.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Training workers to start beside the server.")
+    ] = 0,
 ) -> None:
     """Serve the web UI, REST API and inference routes."""
     import uvicorn
@@ -74,4 +80,8 @@ def serve(
         timeout_graceful_shutdown=30,
         proxy_headers=False,
     )
-    DrainingServer(config).run()
+    training_workers = spawn_workers(workers)
+    try:
+        DrainingServer(config).run()
+    finally:
+        stop_workers(training_workers)
