@@ -304,6 +304,14 @@ class Reply:
         self.sources = [s.public() for s in sources]
         self.answer: MessageInfo | None = None
         self.error: PlaygroundError | None = None
+        # Claimed before saving: the save runs in a thread, and abandon() may come meanwhile.
+        self._save_claimed = False
+
+    def _claim_save(self) -> bool:
+        """True for the first caller only: exactly one answer row per reply."""
+        first = not self._save_claimed
+        self._save_claimed = True
+        return first
 
     async def events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(event, data) pairs: start, sources, delta..., then done (or error)."""
@@ -324,12 +332,15 @@ class Reply:
             async for chunk in generation.chunks():
                 if chunk.text:
                     yield "delta", {"text": chunk.text}
-            self.answer = await asyncio.to_thread(self._save, None)
+            if self._claim_save():
+                self.answer = await asyncio.to_thread(self._save, None)
             saved = True
-            yield "done", {"message": self.answer.model_dump(mode="json")}
+            if self.answer is not None:
+                yield "done", {"message": self.answer.model_dump(mode="json")}
         except PlaygroundError as exc:
             self.error = exc
-            self.answer = await asyncio.to_thread(self._save, "error")
+            if self._claim_save():
+                self.answer = await asyncio.to_thread(self._save, "error")
             saved = True
             yield "error", {"code": exc.code, "message": exc.message}
         finally:
@@ -346,7 +357,7 @@ class Reply:
         self.service._active.pop(self.conversation_id, None)
 
     def _saved_once(self, finish: str) -> None:
-        if self.answer is None:
+        if self._claim_save():
             self.answer = self._save(finish)
 
     async def collect(self) -> MessageInfo:
