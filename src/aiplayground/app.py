@@ -25,6 +25,8 @@ from aiplayground.chat.service import ChatService
 from aiplayground.inference.service import InferenceService
 from aiplayground.metrics import Metrics
 from aiplayground.net import UrlPolicy
+from aiplayground.rag.chat import KnowledgeRetriever
+from aiplayground.rag.service import KnowledgeBaseService
 from aiplayground.settings import Settings
 from aiplayground.storage import ArtifactStore, open_artifact_store
 from aiplayground.store.db import Database
@@ -50,6 +52,7 @@ class Platform:
     inference: InferenceService
     chat: ChatService
     training: TrainingService
+    knowledge: KnowledgeBaseService
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = False
     login_url: str | None = None
@@ -63,6 +66,7 @@ class Platform:
         """Bring the stores up to date and create the first admin if there is none."""
         migrate(self.db.engine)
         self.storage.cleanup_temp()
+        self.knowledge.start()
         self.staging.mkdir(parents=True, exist_ok=True)
         # Uploads interrupted by a crash left staged parts here; no row points at them.
         # Only stale ones go: another server process may share this data folder.
@@ -87,6 +91,7 @@ class Platform:
     def close(self) -> None:
         """Stop model worker processes and release connections."""
         self.chat.close()
+        self.knowledge.close()
         self.db.dispose()
 
 
@@ -118,6 +123,9 @@ def build_platform(settings: Settings) -> Platform:
         endpoints=endpoints,
         remote_timeout_s=settings.network.timeout_s,
     )
+    knowledge = KnowledgeBaseService(db, storage, settings, endpoints)
+    chat = ChatService(db, models, storage, endpoints, settings)
+    chat.retriever = KnowledgeRetriever(knowledge)
     return Platform(
         settings=settings,
         db=db,
@@ -125,7 +133,8 @@ def build_platform(settings: Settings) -> Platform:
         auth=auth,
         models=models,
         inference=inference,
-        chat=ChatService(db, models, storage, endpoints, settings),
+        chat=chat,
+        knowledge=knowledge,
         datasets=datasets,
         training=TrainingService(db, settings.training, datasets),
         endpoints=endpoints,
@@ -177,14 +186,27 @@ def _include_routers(app: FastAPI) -> None:
         accounts,
         catalog,
         chat,
+        embeddings,
         health,
         inference,
         jobs,
+        knowledge,
         openai,
         session,
     )
 
     # The data planes first: they are the hot paths, and routes are matched in order.
-    for module in (inference, openai, health, session, accounts, catalog, chat, jobs):
+    for module in (
+        inference,
+        openai,
+        embeddings,
+        health,
+        session,
+        accounts,
+        catalog,
+        chat,
+        jobs,
+        knowledge,
+    ):
         router: Any = module.router
         app.include_router(router)

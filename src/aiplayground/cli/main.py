@@ -11,6 +11,7 @@ from aiplayground.cli.admin import admin_app
 from aiplayground.cli.catalog import datasets_app, models_app
 from aiplayground.cli.chat import chat as chat_command
 from aiplayground.cli.infer import infer as infer_command
+from aiplayground.cli.kb import kb_app
 from aiplayground.cli.train import spawn_workers, stop_workers, train_app, worker
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.command("infer")(infer_command)
 app.command("chat")(chat_command)
 app.add_typer(train_app, name="train")
 app.command("worker")(worker)
+app.add_typer(kb_app, name="kb")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from aiplayground import errors
 from aiplayground.sdk.catalog import CatalogMixin
 from aiplayground.sdk.chat import ChatMixin
 from aiplayground.sdk.inference import InferenceMixin
+from aiplayground.sdk.knowledge import KnowledgeMixin
 from aiplayground.sdk.training import TrainingMixin
 
 _ERRORS_BY_CODE: dict[str, type[errors.PlaygroundError]] = {
@@ -63,7 +64,7 @@ def raise_for_error(response: httpx.Response) -> None:
     )
 
 
-class Client(CatalogMixin, InferenceMixin, ChatMixin, TrainingMixin):
+class Client(CatalogMixin, InferenceMixin, ChatMixin, TrainingMixin, KnowledgeMixin):
     """A connection to one AI Playground server, authenticated with an API token."""
 
     def __init__(

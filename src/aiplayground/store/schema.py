@@ -4,7 +4,7 @@ A capability with tables of its own keeps them in `store/<capability>_tables.py`
 one import here; migrations (Alembic autogenerate) and `create_all` see only what is here.
 """
 
-from aiplayground.store import chat_tables, tables, training_tables
+from aiplayground.store import chat_tables, rag_tables, tables, training_tables
 from aiplayground.store.tables import Base
 
-__all__ = ["Base", "chat_tables", "tables", "training_tables"]
+__all__ = ["Base", "chat_tables", "rag_tables", "tables", "training_tables"]
