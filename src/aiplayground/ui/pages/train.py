@@ -1,30 +1,37 @@
-"""Train: submit and follow training jobs (empty state until training lands)."""
+"""Train: submit training jobs on catalog datasets and follow them live.
+
+/train has the new-job card and the caller's job list; /train/jobs/{id} follows one job
+(logs, metrics, progress, cancel, the model version it produced). Jobs are run by workers
+(`aiplayground worker`, or `aiplayground serve --workers N`), never by the page.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiplayground.ui.shell import NAV, PageContext, empty_state, page_title, signed_in_page
+from aiplayground.ui.pages.catalog_style import add_style as add_catalog_style
+from aiplayground.ui.pages.train_common import add_style, sub_page
+from aiplayground.ui.pages.train_job import JobView
+from aiplayground.ui.pages.train_jobs import JobList
+from aiplayground.ui.pages.train_submit import SubmitCard
+from aiplayground.ui.shell import NAV, PageContext, page_title, signed_in_page
 
 if TYPE_CHECKING:
     from aiplayground.app import Platform
 
 
 def register(platform: Platform) -> None:
-    """Register the Train page at /train."""
+    """Register the Train page at /train and the job view at /train/jobs/{job_id}."""
 
     @signed_in_page(platform, NAV["train"])
     def train(ctx: PageContext) -> None:
+        add_catalog_style()
+        add_style()
         page_title("Train", NAV["train"].purpose)
-        empty_state(
-            "model_training",
-            "The training page is not built yet",
-            "This page will submit training and fine-tuning jobs on catalog datasets and "
-            "follow their progress, logs and metrics live. Until then there is nothing "
-            "to show here.",
-            [
-                "Pick a recipe and a dataset, and set its parameters",
-                "Follow progress, logs and metrics while the job runs",
-                "Find the result in the catalog as a new model version",
-            ],
-        )
+        SubmitCard(ctx).draw()
+        JobList(ctx).draw()
+
+    @signed_in_page(platform, sub_page("/train/jobs/{job_id}"))
+    async def job_page(ctx: PageContext) -> None:
+        add_catalog_style()
+        await JobView(ctx, ctx.request.path_params["job_id"]).draw()
