@@ -188,6 +188,7 @@ def _include_routers(app: FastAPI) -> None:
         chat,
         embeddings,
         health,
+        hep,
         inference,
         jobs,
         knowledge,
@@ -207,6 +208,7 @@ def _include_routers(app: FastAPI) -> None:
         chat,
         jobs,
         knowledge,
+        hep,
     ):
         router: Any = module.router
         app.include_router(router)

@@ -53,6 +53,10 @@ def test_hep_datasets_and_llm(demo_platform: Platform) -> None:
     hzz = demo_platform.datasets.get_version(reader, "hep-hzz", 1)
     assert hzz.files[0].path == "uproot-HZZ.root"
     assert hzz.files[0].size > 100_000
+    classifier, version = demo_platform.models.resolve(reader, "hep-hzz-vs-zmumu")
+    assert classifier.objective == "classification"
+    assert version is not None
+    assert version.metrics["val_accuracy"] > 0.85, "validation accuracy measured at first start"
     if smollm2_path() is not None:
         llm = demo_platform.models.get(reader, "smollm2-135m-instruct")
         assert llm.objective == "text-generation"

@@ -10,6 +10,7 @@ from aiplayground import __version__
 from aiplayground.cli.admin import admin_app
 from aiplayground.cli.catalog import datasets_app, models_app
 from aiplayground.cli.chat import chat as chat_command
+from aiplayground.cli.hep import hep_app
 from aiplayground.cli.infer import infer as infer_command
 from aiplayground.cli.kb import kb_app
 from aiplayground.cli.train import spawn_workers, stop_workers, train_app, worker
@@ -28,6 +29,7 @@ app.command("chat")(chat_command)
 app.add_typer(train_app, name="train")
 app.command("worker")(worker)
 app.add_typer(kb_app, name="kb")
+app.add_typer(hep_app, name="hep")
 
 
 @app.command()

@@ -26,6 +26,7 @@ from aiplayground.catalog.schemas import (
     Visibility,
 )
 from aiplayground.errors import Conflict, PlaygroundError
+from aiplayground.hep.demo import load_hep_demo
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def load_demo(platform: Platform) -> None:
         ("iris", lambda p: _iris(platform, p)),
         ("smollm2", lambda p: _smollm2(platform, p)),
         ("hep", lambda p: _hep(platform, p)),
+        ("hep-classifier", lambda p: load_hep_demo(platform, p)),
     ]
     for name, step in steps:
         try:

@@ -10,6 +10,7 @@ import httpx
 from aiplayground import errors
 from aiplayground.sdk.catalog import CatalogMixin
 from aiplayground.sdk.chat import ChatMixin
+from aiplayground.sdk.hep import HepMixin
 from aiplayground.sdk.inference import InferenceMixin
 from aiplayground.sdk.knowledge import KnowledgeMixin
 from aiplayground.sdk.training import TrainingMixin
@@ -64,7 +65,7 @@ def raise_for_error(response: httpx.Response) -> None:
     )
 
 
-class Client(CatalogMixin, InferenceMixin, ChatMixin, TrainingMixin, KnowledgeMixin):
+class Client(CatalogMixin, InferenceMixin, ChatMixin, TrainingMixin, KnowledgeMixin, HepMixin):
     """A connection to one AI Playground server, authenticated with an API token."""
 
     def __init__(

@@ -1,0 +1,1 @@
+"""HEP: ROOT files and jagged arrays — reading, preprocessing, demo classifier, ROOT inference."""
