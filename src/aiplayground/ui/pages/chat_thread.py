@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from nicegui import ui
 
@@ -21,6 +22,31 @@ SUGGESTIONS = (
     "Write a Python function that returns the invariant mass of two four-vectors.",
     "Give me three tips for writing a clear physics abstract.",
 )
+CITATION_STYLE = """
+<style>
+  .aip-sources { align-items: center; }
+  .aip-cite-title { font-size: .72rem; opacity: .6; margin-right: .15rem; }
+  .aip-cite { display: inline-flex; align-items: center; gap: .35rem; max-width: 16rem;
+    padding: .1rem .55rem .1rem .15rem; border-radius: 999px; cursor: pointer;
+    font: inherit; font-size: .75rem; color: inherit; background: transparent;
+    border: 1px solid rgba(127, 127, 127, .35); transition: background .15s, border .15s; }
+  .aip-cite:hover, .aip-cite:focus-visible { background: rgba(127, 127, 127, .12);
+    border-color: var(--q-primary); outline: none; }
+  .aip-cite-num { display: inline-flex; align-items: center; justify-content: center;
+    min-width: 1.15rem; height: 1.15rem; padding: 0 .25rem; border-radius: 999px;
+    font-size: .68rem; font-weight: 600; color: white; background: var(--q-primary); }
+  .aip-cite-num-lg { min-width: 1.7rem; height: 1.7rem; font-size: .85rem; }
+  .aip-cite-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .aip-cite-card { width: min(42rem, 92vw); max-width: 92vw; gap: .75rem; }
+  .aip-cite-text { white-space: pre-wrap; word-break: break-word; font-size: .88rem;
+    line-height: 1.5; max-height: 50vh; overflow: auto; width: 100%;
+    padding: .75rem .9rem; border-radius: .5rem; background: rgba(127, 127, 127, .08);
+    border-left: 3px solid var(--q-primary); }
+  .aip-cite-download { display: inline-flex; align-items: center; gap: .3rem;
+    font-size: .82rem; text-decoration: none; color: var(--q-primary); }
+  .aip-cite-download:hover { text-decoration: underline; }
+</style>
+"""
 FINISH_LABELS = {
     "cancelled": ("Stopped", "stop_circle"),
     "length": ("Reached the token limit", "straighten"),
@@ -34,6 +60,7 @@ class Thread:
     def __init__(
         self, on_regenerate: Callable[[], Any], on_suggestion: Callable[[str], Any]
     ) -> None:
+        ui.add_head_html(CITATION_STYLE)
         self.on_regenerate = on_regenerate
         self.on_suggestion = on_suggestion
         self.answers: list[AnswerView] = []
@@ -137,6 +164,8 @@ class AnswerView:
                 self.content = ui.html("", sanitize=True).classes("aip-markdown aip-answer")
                 self.content.props("data-testid=answer-text")
                 self.sources = ui.element("div").classes("aip-sources")
+                self.sources.props("data-testid=answer-sources")
+                self.sources.set_visibility(False)
                 with ui.row().classes("items-center gap-x-2 gap-y-0"):
                     with ui.element("div").classes("aip-msg-actions") as self.actions:
                         ui.button(icon="content_copy", on_click=self.copy).props(
@@ -243,15 +272,87 @@ class AnswerView:
                     ui.label(text)
 
     def _sources(self, sources: list[dict[str, Any]]) -> None:
+        """Numbered citation chips; each opens its source passage."""
         self.sources.clear()
+        self.sources.set_visibility(bool(sources))
+        if not sources:
+            return
         with self.sources:
+            ui.label("Sources").classes("aip-cite-title")
             for i, source in enumerate(sources, 1):
-                name = str(source.get("document") or "source")
-                score = source.get("score")
-                label = f"[{i}] {name}" + (f" · {score:.2f}" if isinstance(score, float) else "")
-                chip = ui.label(label).classes("aip-chip aip-chip-outline cursor-help")
-                chip.props("data-testid=answer-source")
-                chip.tooltip(str(source.get("text") or "")[:600])
+                meta = source.get("metadata") or {}
+                name = str(meta.get("file_name") or source.get("document") or "source")
+                page = meta.get("page")
+                label = name.rsplit("/", 1)[-1] + (f" · p. {page}" if page else "")
+                with (
+                    ui.element("button")
+                    .classes("aip-cite")
+                    .props(f'type=button data-testid=answer-source data-index="{i}"')
+                    .on("click", lambda s=source, n=i: self._open_source(n, s)) as chip
+                ):
+                    ui.label(str(i)).classes("aip-cite-num")
+                    ui.label(label).classes("aip-cite-name")
+                chip.tooltip("Show the passage")
+
+    def _open_source(self, number: int, source: dict[str, Any]) -> None:
+        with self.element:
+            dialog = citation_dialog(number, source)
+        dialog.on("hide", dialog.delete)
+        dialog.open()
+
+
+def citation_dialog(number: int, source: dict[str, Any]) -> ui.dialog:
+    """A source passage: file, page, heading, score, the text (as text) and a download."""
+    meta = source.get("metadata") or {}
+    name = str(meta.get("file_name") or source.get("document") or "source")
+    base, document = meta.get("knowledge_base"), meta.get("document")
+    with (
+        ui.dialog().props("data-testid=citation-dialog") as dialog,
+        ui.card().classes("aip-cite-card"),
+    ):
+        with ui.row().classes("w-full items-center no-wrap gap-2"):
+            ui.label(str(number)).classes("aip-cite-num aip-cite-num-lg")
+            with ui.column().classes("gap-0 min-w-0 grow"):
+                ui.label(name).classes("font-medium aip-mono truncate w-full").props(
+                    "data-testid=citation-file"
+                )
+                if base:
+                    ui.label(f"Knowledge base {base}").classes("text-xs aip-muted")
+            ui.button(icon="close", on_click=dialog.close).props("flat round dense")
+        with (
+            ui.row().classes("gap-x-4 gap-y-1 text-xs aip-muted").props("data-testid=citation-meta")
+        ):
+            page = meta.get("page")
+            if page:
+                ui.label(f"Page {page}")
+            if meta.get("heading"):
+                ui.label(f"Section: {meta['heading']}")
+            score = source.get("score")
+            if isinstance(score, int | float):
+                ui.label(f"Score {score:.3f}")
+            similarity = meta.get("similarity")
+            if isinstance(similarity, int | float) and similarity != score:
+                ui.label(f"Similarity {similarity:.3f}")
+            if meta.get("config_version"):
+                ui.label(f"Configuration v{meta['config_version']}")
+        # The passage is the document's own text: shown as text, never as HTML.
+        ui.label(str(source.get("text") or "")).classes("aip-cite-text").props(
+            "data-testid=citation-text"
+        )
+        if base and document:
+            url = (
+                f"/api/v1/knowledge-bases/{quote(str(base), safe='')}"
+                f"/documents/{quote(str(document), safe='')}/content"
+            )
+            with (
+                ui.row().classes("w-full justify-end"),
+                ui.link(target=url)
+                .classes("aip-cite-download")
+                .props("download data-testid=citation-download"),
+            ):
+                ui.icon("download", size="1.1rem")
+                ui.label("Download the document")
+    return dialog
 
 
 def _numbers(message: MessageInfo) -> list[tuple[str, str]]:
