@@ -27,6 +27,22 @@ from aiplayground.settings import LimitSettings
 MAX_FIELD_BYTES = 1024 * 1024
 
 
+def multipart_openapi(*, metadata: bool) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads `staged_upload` itself."""
+    properties: dict[str, Any] = {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+    }
+    if metadata:
+        properties["metadata"] = {"type": "string", "description": "JSON object"}
+    schema = {"type": "object", "properties": properties, "required": ["file"]}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }
+
+
 @dataclass
 class _Part:
     name: str = ""

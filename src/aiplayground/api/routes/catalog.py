@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aiplayground.api.deps import CurrentPrincipal, get_platform
-from aiplayground.api.uploads import staged_upload
+from aiplayground.api.uploads import multipart_openapi, staged_upload
 from aiplayground.catalog.schemas import (
     DatasetCreate,
     DatasetFormat,
@@ -37,23 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
-VERSION_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "metadata": {"type": "string", "description": "JSON object"},
-                    },
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
+VERSION_BODY = multipart_openapi(metadata=True)
 
 
 M = TypeVar("M", bound=BaseModel)

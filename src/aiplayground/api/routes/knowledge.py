@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from aiplayground.api.deps import CurrentPrincipal
-from aiplayground.api.uploads import staged_upload
+from aiplayground.api.uploads import multipart_openapi, staged_upload
 from aiplayground.catalog.schemas import Page
 from aiplayground.rag.embedding import EmbeddingModels
 from aiplayground.rag.schemas import (
@@ -30,22 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["knowledge"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_openapi(metadata=False)
 
 
 def knowledge_service(request: Request) -> KnowledgeBaseService:

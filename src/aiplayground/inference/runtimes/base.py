@@ -74,3 +74,16 @@ def class_outputs(
     if proba_name in wanted:
         out[proba_name] = probabilities
     return out
+
+
+def booster_metadata(
+    datatype: str, features: int, classes: int, is_classifier: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """Metadata of a gradient-boosted model: one feature matrix in; labels and, for
+    classifiers, probabilities out (at least two columns: binary models report one)."""
+    inputs = [spec("input-0", datatype, [-1, features])]
+    if not is_classifier:
+        return {"inputs": inputs, "outputs": [spec("predict", datatype, [-1])]}
+    width = max(classes, 2)
+    outputs = [spec("predict", "INT64", [-1]), spec("predict_proba", datatype, [-1, width])]
+    return {"inputs": inputs, "outputs": outputs}

@@ -12,10 +12,10 @@ from aiplayground.errors import require_extra
 from aiplayground.inference.runtimes import Arrays, LoadSpec
 from aiplayground.inference.runtimes.base import (
     as_matrix,
+    booster_metadata,
     class_outputs,
     only_input,
     pick_file,
-    spec,
 )
 
 PROBABILITY_OBJECTIVES = ("binary", "multiclass", "multiclassova", "cross_entropy")
@@ -52,12 +52,7 @@ class LightGBMRuntime:
 
     def metadata(self) -> dict[str, list[dict[str, Any]]]:
         """One feature matrix in; labels and probabilities out for classifiers."""
-        inputs = [spec("input-0", "FP64", [-1, self.features])]
-        if not self.is_classifier:
-            return {"inputs": inputs, "outputs": [spec("predict", "FP64", [-1])]}
-        width = max(self.classes, 2)
-        outputs = [spec("predict", "INT64", [-1]), spec("predict_proba", "FP64", [-1, width])]
-        return {"inputs": inputs, "outputs": outputs}
+        return booster_metadata("FP64", self.features, self.classes, self.is_classifier)
 
     def defaults(self) -> list[str]:
         """Class indices for classifiers, values otherwise (as LGBMClassifier.predict)."""

@@ -13,10 +13,10 @@ from aiplayground.errors import require_extra
 from aiplayground.inference.runtimes import Arrays, LoadSpec
 from aiplayground.inference.runtimes.base import (
     as_matrix,
+    booster_metadata,
     class_outputs,
     only_input,
     pick_file,
-    spec,
 )
 
 PROBABILITY_OBJECTIVES = ("binary:logistic", "multi:softprob")
@@ -44,12 +44,7 @@ class XGBoostRuntime:
 
     def metadata(self) -> dict[str, list[dict[str, Any]]]:
         """One FP32 feature matrix in; labels and probabilities out for classifiers."""
-        inputs = [spec("input-0", "FP32", [-1, self.features])]
-        if not self.is_classifier:
-            return {"inputs": inputs, "outputs": [spec("predict", "FP32", [-1])]}
-        width = max(self.classes, 2)
-        outputs = [spec("predict", "INT64", [-1]), spec("predict_proba", "FP32", [-1, width])]
-        return {"inputs": inputs, "outputs": outputs}
+        return booster_metadata("FP32", self.features, self.classes, self.is_classifier)
 
     def defaults(self) -> list[str]:
         """Class indices for classifiers, values otherwise (as XGBClassifier.predict)."""
