@@ -51,7 +51,7 @@ format: install-dev
 
 # Re-pin every dependency from the current virtual environment.
 lock: install-dev
-	$(PIP) freeze --exclude-editable | grep -v '^-e ' > $(CONSTRAINTS)
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' | sed -e 's/ @ .*//' -e 's/+cpu$$//' > $(CONSTRAINTS)
 
 # KServe's own model server, in a separate environment, for benchmarks/serving.py.
 PEERS_VENV ?= .venv-peers
