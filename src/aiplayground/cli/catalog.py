@@ -14,8 +14,8 @@ from aiplayground.cli.common import (
     TokenOption,
     UrlOption,
     connect,
-    fail,
     print_json,
+    reporting_errors,
     table,
 )
 from aiplayground.errors import PlaygroundError
@@ -49,11 +49,8 @@ def models_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the models you can see."""
-    try:
-        with connect(url, token) as client:
-            page = client.list_models(q=q, objective=objective, format=format, tag=tag, limit=limit)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        page = client.list_models(q=q, objective=objective, format=format, tag=tag, limit=limit)
     if as_json:
         print_json(page)
     else:
@@ -68,13 +65,8 @@ def models_show(
     token: TokenOption = None,
 ) -> None:
     """Show a model (or one version) as JSON."""
-    try:
-        with connect(url, token) as client:
-            print_json(
-                client.get_model_version(name, version) if version else client.get_model(name)
-            )
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        print_json(client.get_model_version(name, version) if version else client.get_model(name))
 
 
 @models_app.command("upload")
@@ -92,18 +84,15 @@ def models_upload(
     token: TokenOption = None,
 ) -> None:
     """Upload files as a new version of a model (creating the model with --format)."""
-    try:
-        with connect(url, token) as client:
-            if format:
-                try:
-                    client.get_model(name)
-                except PlaygroundError as exc:
-                    if exc.code != "not_found":
-                        raise
-                    client.create_model(name, format, objective=objective)
-            version = client.upload_model_version(name, list(files), _metadata(metadata))
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        if format:
+            try:
+                client.get_model(name)
+            except PlaygroundError as exc:
+                if exc.code != "not_found":
+                    raise
+                client.create_model(name, format, objective=objective)
+        version = client.upload_model_version(name, list(files), _metadata(metadata))
     typer.echo(f"uploaded {name} version {version['version']}")
 
 
@@ -121,18 +110,15 @@ def models_register_endpoint(
     token: TokenOption = None,
 ) -> None:
     """Register a remote KServe or OpenAI-compatible endpoint as a catalog model."""
-    try:
-        with connect(url, token) as client:
-            client.register_endpoint(
-                name,
-                endpoint_url,
-                protocol,
-                remote_name=remote_name,
-                api_key=api_key,
-                objective=objective,
-            )
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        client.register_endpoint(
+            name,
+            endpoint_url,
+            protocol,
+            remote_name=remote_name,
+            api_key=api_key,
+            objective=objective,
+        )
     typer.echo(f"registered {name} -> {endpoint_url} ({protocol})")
 
 
@@ -146,11 +132,8 @@ def models_delete(
     """Delete a model with all its versions and files."""
     if not yes:
         typer.confirm(f"Delete model {name!r} and all its files?", abort=True)
-    try:
-        with connect(url, token) as client:
-            client.delete_model(name)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        client.delete_model(name)
     typer.echo(f"deleted {name}")
 
 
@@ -165,11 +148,8 @@ def datasets_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the datasets you can see."""
-    try:
-        with connect(url, token) as client:
-            page = client.list_datasets(q=q, format=format, tag=tag, limit=limit)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        page = client.list_datasets(q=q, format=format, tag=tag, limit=limit)
     if as_json:
         print_json(page)
     else:
@@ -184,13 +164,10 @@ def datasets_show(
     token: TokenOption = None,
 ) -> None:
     """Show a dataset (or one version, with schema and preview) as JSON."""
-    try:
-        with connect(url, token) as client:
-            print_json(
-                client.get_dataset_version(name, version) if version else client.get_dataset(name)
-            )
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        print_json(
+            client.get_dataset_version(name, version) if version else client.get_dataset(name)
+        )
 
 
 @datasets_app.command("upload")
@@ -205,19 +182,16 @@ def datasets_upload(
     token: TokenOption = None,
 ) -> None:
     """Upload files as a new version of a dataset (creating it with --format)."""
-    try:
-        with connect(url, token) as client:
-            if format:
-                try:
-                    client.get_dataset(name)
-                except PlaygroundError as exc:
-                    if exc.code != "not_found":
-                        raise
-                    client.create_dataset(name, format)
-            meta = {"description": description} if description else None
-            version = client.upload_dataset_version(name, list(files), meta)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        if format:
+            try:
+                client.get_dataset(name)
+            except PlaygroundError as exc:
+                if exc.code != "not_found":
+                    raise
+                client.create_dataset(name, format)
+        meta = {"description": description} if description else None
+        version = client.upload_dataset_version(name, list(files), meta)
     typer.echo(f"uploaded {name} version {version['version']}")
 
 
@@ -231,9 +205,6 @@ def datasets_delete(
     """Delete a dataset with all its versions and files."""
     if not yes:
         typer.confirm(f"Delete dataset {name!r} and all its files?", abort=True)
-    try:
-        with connect(url, token) as client:
-            client.delete_dataset(name)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        client.delete_dataset(name)
     typer.echo(f"deleted {name}")

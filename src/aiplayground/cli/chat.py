@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiplayground.cli.common import DEFAULT_URL, TokenOption, UrlOption, connect, fail
+from aiplayground.cli.common import DEFAULT_URL, TokenOption, UrlOption, connect, reporting_errors
 from aiplayground.errors import PlaygroundError
 from aiplayground.sdk import Client
 
@@ -88,25 +88,22 @@ def chat(
         seed=seed,
         stop=stop,
     )
-    try:
-        with connect(url, token) as client:
-            if conversation is None:
-                conversation = client.create_conversation(
-                    model,
-                    settings=settings,
-                    system_prompt=system,
-                    memory_messages=memory,
-                    title="" if message else f"Terminal chat with {model}",
-                )["id"]
-                settings = {}
-            if message is not None:
-                _answer(client, conversation, message, settings)
-                return
-            typer.secho(f"{model} — {HELP}", dim=True)
-            _repl(client, conversation, settings)
-            typer.secho(f"saved as conversation {conversation}", dim=True)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        if conversation is None:
+            conversation = client.create_conversation(
+                model,
+                settings=settings,
+                system_prompt=system,
+                memory_messages=memory,
+                title="" if message else f"Terminal chat with {model}",
+            )["id"]
+            settings = {}
+        if message is not None:
+            _answer(client, conversation, message, settings)
+            return
+        typer.secho(f"{model} — {HELP}", dim=True)
+        _repl(client, conversation, settings)
+        typer.secho(f"saved as conversation {conversation}", dim=True)
 
 
 def _repl(client: Client, conversation: str, settings: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +32,15 @@ def connect(url: str, token: str | None) -> Client:
         )
         raise typer.Exit(2)
     return Client(url, token)
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """End the command on a platform error: its code and message on stderr, exit status 1."""
+    try:
+        yield
+    except PlaygroundError as exc:
+        raise fail(exc) from None
 
 
 def print_json(data: Any) -> None:

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from aiplayground.cli.common import DEFAULT_URL, TokenOption, UrlOption, connect, fail, print_json
+from aiplayground.cli.common import (
+    DEFAULT_URL,
+    TokenOption,
+    UrlOption,
+    connect,
+    fail,
+    print_json,
+    reporting_errors,
+)
 from aiplayground.errors import PlaygroundError
 
 hep_app = typer.Typer(help="HEP data: ROOT files and jagged arrays.", no_args_is_help=True)
@@ -23,12 +31,9 @@ def summary(
     token: TokenOption = None,
 ) -> None:
     """Print the trees, branches and per-branch summaries of a ROOT dataset as JSON."""
-    client = connect(url, token)
-    try:
+    with reporting_errors(), connect(url, token) as client:
         number = version or client.json("GET", f"/api/v1/datasets/{dataset}")["latest_version"]
         print_json(client.root_summary(dataset, int(number), tree))
-    except PlaygroundError as exc:
-        raise fail(exc) from None
 
 
 @hep_app.command("predict")
@@ -46,11 +51,8 @@ def predict(
     """Per-event predictions of MODEL for the events of FILE."""
     if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         raise typer.BadParameter(f"use one of {OUT_SUFFIXES}", param_hint="--out")
-    client = connect(url, token)
-    try:
+    with reporting_errors(), connect(url, token) as client:
         result = client.predict_root(model, file, tree=tree, version=version, out=out)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
     if isinstance(result, Path):
         typer.echo(f"wrote {result}")
     else:

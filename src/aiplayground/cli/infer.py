@@ -8,8 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from aiplayground.cli.common import DEFAULT_URL, TokenOption, UrlOption, connect, fail, print_json
-from aiplayground.errors import PlaygroundError
+from aiplayground.cli.common import (
+    DEFAULT_URL,
+    TokenOption,
+    UrlOption,
+    connect,
+    print_json,
+    reporting_errors,
+)
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -57,9 +63,6 @@ def infer(
     if protocol not in ("v1", "v2"):
         raise typer.BadParameter("use v1 or v2", param_hint="--protocol")
     payload = read_data(data)
-    try:
-        with connect(url, token) as client:
-            result = client.infer(model, payload, protocol=protocol, version=version)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        result = client.infer(model, payload, protocol=protocol, version=version)
     print_json(result)

@@ -13,11 +13,10 @@ from aiplayground.cli.common import (
     TokenOption,
     UrlOption,
     connect,
-    fail,
     print_json,
+    reporting_errors,
     table,
 )
-from aiplayground.errors import PlaygroundError
 
 kb_app = typer.Typer(help="Knowledge bases for retrieval-augmented chat.", no_args_is_help=True)
 
@@ -70,11 +69,8 @@ def kb_create(
     given_retrieval = {k: v for k, v in retrieval.items() if v is not None}
     if given_retrieval:
         fields["retrieval"] = given_retrieval
-    try:
-        with connect(url, token) as client:
-            info = client.create_knowledge_base(name, **fields)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        info = client.create_knowledge_base(name, **fields)
     if as_json:
         print_json(info)
     else:
@@ -89,11 +85,8 @@ def kb_list(
     as_json: JsonOption = False,
 ) -> None:
     """List the knowledge bases you can read."""
-    try:
-        with connect(url, token) as client:
-            page = client.list_knowledge_bases(q=q)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        page = client.list_knowledge_bases(q=q)
     if as_json:
         print_json(page)
     else:
@@ -111,16 +104,13 @@ def kb_add(
     as_json: JsonOption = False,
 ) -> None:
     """Add files (PDF, Markdown, text, HTML, DOCX, CSV); ingestion runs on the server."""
-    try:
-        with connect(url, token) as client:
-            documents = client.add_documents(name, list(files))
-            if wait:
-                client.wait_for_knowledge_base(name, timeout=timeout)
-                ids = {d["id"] for d in documents}
-                listed = client.list_documents(name, limit=500)["items"]
-                documents = [d for d in listed if d["id"] in ids] or documents
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        documents = client.add_documents(name, list(files))
+        if wait:
+            client.wait_for_knowledge_base(name, timeout=timeout)
+            ids = {d["id"] for d in documents}
+            listed = client.list_documents(name, limit=500)["items"]
+            documents = [d for d in listed if d["id"] in ids] or documents
     if as_json:
         print_json(documents)
     else:
@@ -139,11 +129,8 @@ def kb_query(
     as_json: JsonOption = False,
 ) -> None:
     """Show the passages that best match a query."""
-    try:
-        with connect(url, token) as client:
-            answer = client.query_knowledge_base(name, query, top_k)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        answer = client.query_knowledge_base(name, query, top_k)
     if as_json:
         print_json(answer)
         return
@@ -170,11 +157,8 @@ def kb_eval(
     as_json: JsonOption = False,
 ) -> None:
     """Score retrieval on questions: recall@k and mean reciprocal rank."""
-    try:
-        with connect(url, token) as client:
-            result = client.evaluate_knowledge_base(name, questions, k)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        result = client.evaluate_knowledge_base(name, questions, k)
     if as_json:
         print_json(result)
     else:
@@ -194,12 +178,9 @@ def kb_delete(
     token: TokenOption = None,
 ) -> None:
     """Delete a knowledge base, or one of its documents."""
-    try:
-        with connect(url, token) as client:
-            if document:
-                client.delete_document(name, document)
-            else:
-                client.delete_knowledge_base(name)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        if document:
+            client.delete_document(name, document)
+        else:
+            client.delete_knowledge_base(name)
     typer.echo(f"deleted {name}" + (f" document {document}" if document else ""))

@@ -21,11 +21,10 @@ from aiplayground.cli.common import (
     TokenOption,
     UrlOption,
     connect,
-    fail,
     print_json,
+    reporting_errors,
     table,
 )
-from aiplayground.errors import PlaygroundError
 
 train_app = typer.Typer(help="Training jobs: submit, follow, cancel.", no_args_is_help=True)
 
@@ -58,11 +57,8 @@ def _params(pairs: list[str], raw: str | None) -> dict[str, Any]:
 @train_app.command("recipes")
 def recipes(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
     """List the recipes with their parameters."""
-    try:
-        with connect(url, token) as client:
-            items = client.list_recipes()
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        items = client.list_recipes()
     for recipe in items:
         names = ", ".join(recipe["params_schema"].get("properties", {}))
         typer.echo(f"{recipe['name']}: {recipe['title']}\n  params: {names}")
@@ -94,25 +90,22 @@ def submit(
         resources["cpus"] = cpus
     if time_limit is not None:
         resources["time_limit_s"] = time_limit
-    try:
-        with connect(url, token) as client:
-            job = client.submit_job(
-                recipe,
-                model=model,
-                dataset=dataset,
-                dataset_version=dataset_version,
-                params=_params(param or [], params),
-                resources=resources,
-                executor=executor,
-            )
-            if as_json:
-                print_json(job)
-            else:
-                typer.echo(job["id"])
-            if follow:
-                _follow(client, job["id"])
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        job = client.submit_job(
+            recipe,
+            model=model,
+            dataset=dataset,
+            dataset_version=dataset_version,
+            params=_params(param or [], params),
+            resources=resources,
+            executor=executor,
+        )
+        if as_json:
+            print_json(job)
+        else:
+            typer.echo(job["id"])
+        if follow:
+            _follow(client, job["id"])
 
 
 @train_app.command("list")
@@ -125,11 +118,8 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """List your jobs, newest first."""
-    try:
-        with connect(url, token) as client:
-            page = client.list_jobs(status=status, limit=limit, everyone=everyone)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        page = client.list_jobs(status=status, limit=limit, everyone=everyone)
     if as_json:
         print_json(page)
     else:
@@ -139,11 +129,8 @@ def list_jobs(
 @train_app.command("status")
 def status(job_id: str, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
     """Show a job as JSON."""
-    try:
-        with connect(url, token) as client:
-            print_json(client.get_job(job_id))
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        print_json(client.get_job(job_id))
 
 
 @train_app.command("logs")
@@ -154,24 +141,18 @@ def logs(
     token: TokenOption = None,
 ) -> None:
     """Print a job's log."""
-    try:
-        with connect(url, token) as client:
-            if follow:
-                _follow(client, job_id)
-            else:
-                typer.echo(client.job_logs(job_id), nl=False)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        if follow:
+            _follow(client, job_id)
+        else:
+            typer.echo(client.job_logs(job_id), nl=False)
 
 
 @train_app.command("cancel")
 def cancel(job_id: str, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
     """Cancel a job."""
-    try:
-        with connect(url, token) as client:
-            job = client.cancel_job(job_id)
-    except PlaygroundError as exc:
-        raise fail(exc) from None
+    with reporting_errors(), connect(url, token) as client:
+        job = client.cancel_job(job_id)
     typer.echo(f"{job['id']}: {job['status']}" + (" (stopping)" if job["cancel_requested"] else ""))
 
 
