@@ -136,18 +136,17 @@ class InferenceService:
                 "outputs": [],
             }
         signature = target.version.signature
-        worker = self.pool.workers.get(target.worker_key)
-        loaded = worker.metadata if worker is not None else {"inputs": [], "outputs": []}
+        loaded = await self._loaded_metadata(caller, target)
         inputs = (
             [s.model_dump() for s in signature.inputs]
             if signature and signature.inputs
             else loaded["inputs"]
         )
-        outputs = (
-            [s.model_dump() for s in signature.outputs]
-            if signature and signature.outputs
-            else loaded["outputs"]
-        )
+        declared = [s.model_dump() for s in signature.outputs] if signature else []
+        # Declared outputs rename the runtime's in order (see `_outputs`); the ones the
+        # runtime offers beyond them (predict_proba, ...) are listed under their own names,
+        # as a client may ask for any of them.
+        outputs = declared + loaded["outputs"][len(declared) :]
         return {
             "name": info.name,
             "versions": [str(v) for v in info.versions],
@@ -155,6 +154,23 @@ class InferenceService:
             "inputs": inputs,
             "outputs": outputs,
         }
+
+    async def _loaded_metadata(
+        self, caller: Principal, target: Target
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What the loaded runtime says of its tensors; loads the model when needed.
+
+        A model that fails to load still has metadata: its declared signature alone.
+        """
+        worker = self.pool.workers.get(target.worker_key)
+        if worker is None:
+            try:
+                worker = await self._worker(caller, target)
+            except PlaygroundError as exc:
+                if exc.code in ("not_found", "permission_denied"):
+                    raise
+                return {"inputs": [], "outputs": []}
+        return worker.metadata
 
     async def ready(self, caller: Principal, name: str, version: str | int | None = None) -> bool:
         """Load the model if needed and tell whether it can serve (remote: ask the remote)."""

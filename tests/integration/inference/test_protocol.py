@@ -90,6 +90,8 @@ def test_metadata_parameters_and_named_outputs(
     assert meta["name"] == MODEL
     assert meta["inputs"] == [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}]
     assert meta["platform"] == "sklearn"
+    # Declared outputs first, then what the runtime offers besides (asked for below).
+    assert [o["name"] for o in meta["outputs"]] == ["output-0", "predict_proba"]
     client.close()
     x = iris[0][::10]
     body = v2_body(
