@@ -4,6 +4,7 @@ conversation that asks for retrieval is refused."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,10 @@ class Source:
         return asdict(self)
 
 
+# (question, conversation history) -> standalone question, by the conversation's model
+QuestionRewriter = Callable[[str, list[ChatMessage]], Awaitable[str]]
+
+
 class Retriever(Protocol):
     """Finds passages for a question, reading only what the caller may read."""
 
@@ -35,6 +40,11 @@ class Retriever(Protocol):
         settings: dict[str, Any],
         question: str,
         history: list[ChatMessage],
+        *,
+        rewriter: QuestionRewriter | None = None,
     ) -> list[Source]:
-        """Passages for the question; `settings` is the conversation's `context` object."""
+        """Passages for the question; `settings` is the conversation's `context` object.
+
+        `rewriter` turns a follow-up into a standalone question when retrieval wants one.
+        """
         ...

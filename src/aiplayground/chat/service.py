@@ -18,6 +18,7 @@ from aiplayground.chat.memory import fit_prompt, last_messages, reserve_for_answ
 from aiplayground.chat.params import GenerationParams, parse_params, require_supported
 from aiplayground.chat.pool import ProviderPool, ServedModel
 from aiplayground.chat.provider import CancelToken, ChatMessage, Prompt
+from aiplayground.chat.query_rewrite import standalone_question
 from aiplayground.chat.schemas import (
     ConversationCreate,
     ConversationInfo,
@@ -233,7 +234,7 @@ class ChatService:
             template = await asyncio.to_thread(
                 self.templates.messages, caller, state.template_id, state.template_version
             )
-        sources = await self._retrieve(caller, state, question)
+        sources = await self._retrieve(caller, state, question, served)
         context = format_context([s.text for s in sources])
         self._check_size(question + context)
         provider = served.provider
@@ -270,7 +271,7 @@ class ChatService:
         return Reply(self, caller, state.id, user, generation, fitted.dropped, sources)
 
     async def _retrieve(
-        self, caller: Principal, state: ConversationState, question: str
+        self, caller: Principal, state: ConversationState, question: str, served: ServedModel
     ) -> list[Source]:
         if not state.context.get("knowledge_bases"):
             return []
@@ -279,7 +280,14 @@ class ChatService:
                 "this conversation asks for knowledge bases, which this server does not offer",
                 details={"param": "context"},
             )
-        return await self.retriever.retrieve(caller, state.context, question, state.history)
+
+        async def rewrite(follow_up: str, history: list[ChatMessage]) -> str:
+            # The conversation's own model; it falls back to the question on any failure.
+            return await standalone_question(served.provider, follow_up, history)
+
+        return await self.retriever.retrieve(
+            caller, state.context, question, state.history, rewriter=rewrite
+        )
 
 
 class Reply:

@@ -8,11 +8,10 @@ and chat gave a rewriter (its LLM); the caller only ever reads bases it can see.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiplayground.auth.principal import Principal
-from aiplayground.chat.context import Source
+from aiplayground.chat.context import QuestionRewriter, Source
 from aiplayground.chat.provider import ChatMessage
 from aiplayground.errors import InvalidInput
 from aiplayground.rag.service import KnowledgeBaseService
@@ -20,8 +19,7 @@ from aiplayground.rag.service import KnowledgeBaseService
 MAX_BASES = 10
 MAX_TOP_K = 20
 
-# (question, conversation history) -> standalone question
-ChatRewriter = Callable[[str, list[ChatMessage]], Awaitable[str]]
+ChatRewriter = QuestionRewriter
 
 
 class KnowledgeRetriever:
@@ -37,14 +35,18 @@ class KnowledgeRetriever:
         settings: dict[str, Any],
         question: str,
         history: list[ChatMessage],
+        *,
+        rewriter: ChatRewriter | None = None,
     ) -> list[Source]:
-        """Passages for the question, each with its citation in `metadata`."""
+        """Passages for the question, each with its citation in `metadata` (which holds
+        the query searched, `rewritten` when a base asked for a standalone question)."""
         names, top_k = _context(settings)
+        rewriter = rewriter or self.rewriter
         rewritten: str | None = None
-        if self.rewriter is not None and history:
+        if rewriter is not None and history:
             wanted = await asyncio.to_thread(self._wants_rewrite, caller, names)
             if wanted:
-                rewritten = await self.rewriter(question, history)
+                rewritten = (await rewriter(question, history)).strip() or None
         passages = await asyncio.to_thread(
             self.service.retrieve_for_chat,
             caller,

@@ -55,6 +55,8 @@ class Passage:
     heading: str
     config_version: int
     index_version: int
+    query: str = ""
+    rewritten: bool = False
 
     def citation(self) -> dict[str, Any]:
         """Everything but the text, for the answer's list of sources."""
@@ -234,6 +236,8 @@ class QueryEngine:
                     heading=r.heading,
                     config_version=answer.config_version,
                     index_version=answer.index_version,
+                    query=answer.query,
+                    rewritten=answer.query != query,
                 )
                 ranked.append((rank, -(r.similarity or 0.0), passage))
         ranked.sort(key=lambda item: (item[0], item[1]))

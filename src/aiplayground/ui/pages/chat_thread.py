@@ -293,6 +293,11 @@ class AnswerView:
                     ui.label(str(i)).classes("aip-cite-num")
                     ui.label(label).classes("aip-cite-name")
                 chip.tooltip("Show the passage")
+            searched = searched_for(sources)
+            if searched:
+                ui.label(f"searched for: {searched}").classes("aip-cite-title").props(
+                    "data-testid=answer-searched-for"
+                )
 
     def _open_source(self, number: int, source: dict[str, Any]) -> None:
         with self.element:
@@ -353,6 +358,15 @@ def citation_dialog(number: int, source: dict[str, Any]) -> ui.dialog:
                 ui.icon("download", size="1.1rem")
                 ui.label("Download the document")
     return dialog
+
+
+def searched_for(sources: list[dict[str, Any]]) -> str:
+    """The standalone question searched for, when retrieval rewrote a follow-up."""
+    for source in sources:
+        meta = source.get("metadata") or {}
+        if meta.get("rewritten") and meta.get("query"):
+            return str(meta["query"])
+    return ""
 
 
 def _numbers(message: MessageInfo) -> list[tuple[str, str]]:
