@@ -22,6 +22,7 @@ from aiplayground.catalog.datasets import DatasetCatalog
 from aiplayground.catalog.endpoints import EndpointService, load_or_create_secret
 from aiplayground.catalog.models import ModelCatalog
 from aiplayground.chat.service import ChatService
+from aiplayground.hep.remote import RemoteFiles
 from aiplayground.inference.service import InferenceService
 from aiplayground.metrics import Metrics
 from aiplayground.net import UrlPolicy
@@ -114,7 +115,12 @@ def build_platform(settings: Settings) -> Platform:
     staging = home / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     models = ModelCatalog(db, storage, settings.limits, staging, endpoints)
-    datasets = DatasetCatalog(db, storage, settings.limits, staging)
+    remote_files = RemoteFiles(
+        endpoints.policy,
+        timeout=settings.network.timeout_s,
+        max_copy_bytes=settings.limits.max_upload_bytes,
+    )
+    datasets = DatasetCatalog(db, storage, settings.limits, staging, remote_files)
     inference = InferenceService(
         models,
         storage,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from aiplayground.catalog.schemas import (
     DatasetCreate,
     DatasetFormat,
     DatasetInfo,
+    DatasetRemoteVersion,
     DatasetUpdate,
     DatasetVersionInfo,
     DatasetVersionMetadata,
@@ -26,11 +29,17 @@ from aiplayground.catalog.schemas import (
     Page,
     Visibility,
 )
-from aiplayground.errors import ValidationFailed
+from aiplayground.errors import (
+    MissingDependency,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
+from aiplayground.hep.remote import RemoteFiles
 from aiplayground.settings import LimitSettings
 from aiplayground.storage import ArtifactStore
 from aiplayground.store.db import Database
-from aiplayground.store.tables import Dataset, DatasetVersion
+from aiplayground.store.tables import Dataset, DatasetVersion, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +48,17 @@ class DatasetCatalog:
     """Datasets and their versions, with owner checks on every call."""
 
     def __init__(
-        self, db: Database, storage: ArtifactStore, limits: LimitSettings, staging: Path
+        self,
+        db: Database,
+        storage: ArtifactStore,
+        limits: LimitSettings,
+        staging: Path,
+        remote: RemoteFiles | None = None,
     ) -> None:
         self.db = db
         self.limits = limits
         self.staging = staging
+        self.remote = remote
         self.registry: EntryRegistry[Dataset, DatasetVersion] = EntryRegistry(
             db,
             storage,
@@ -129,6 +144,56 @@ class DatasetCatalog:
             shutil.rmtree(workdir, ignore_errors=True)
         return self.get_version(caller, name, version.number)
 
+    def add_remote_version(
+        self, caller: Principal, name: str, spec: DatasetRemoteVersion
+    ) -> DatasetVersionInfo:
+        """Record remote ROOT files (root://, https://) as the next version, after checking them.
+
+        Each URL must pass the outbound policy and open as a ROOT file with at least one
+        tree; nothing is copied: summaries read the files remotely, training jobs stream
+        them into their folder. Network failures here are the caller's input problem (422).
+        """
+        if self.remote is None:
+            raise MissingDependency("this server was built without remote dataset access")
+        with self.db.session() as s:
+            fmt = DatasetFormat(self.registry.load(s, caller, name, change=True).format)
+        if fmt is not DatasetFormat.ROOT:
+            raise ValidationFailed(
+                f"remote versions hold ROOT files; dataset {name!r} is {fmt.value}",
+                details={"field": "urls"},
+            )
+        files: list[FileEntry] = []
+        trees: list[dict[str, Any]] = []
+        for url in dict.fromkeys(u.strip() for u in spec.urls):
+            entry, found = _check_remote(self.remote, url, {f.path for f in files})
+            files.append(entry)
+            trees = trees or found
+        listing = [{"name": f.path, "size": f.size, "suffix": ".root", "url": f.url} for f in files]
+        with self.db.session() as s:
+            dataset = self.registry.load(s, caller, name, change=True)
+            numbers = self.registry.version_numbers(s, dataset)
+            version = DatasetVersion(
+                dataset_id=dataset.id,
+                number=(numbers[-1] + 1) if numbers else 1,
+                files=[f.model_dump() for f in files],
+                details={
+                    "description": spec.description,
+                    "schema": {"trees": trees, "file": files[0].path, "files": listing},
+                    "preview": None,
+                    "remote": True,
+                },
+                created_by=caller.user_id,
+            )
+            s.add(version)
+            dataset.updated_at = version.created_at = utcnow()
+            s.flush()
+            number = version.number
+        log.info(
+            "remote dataset version recorded",
+            extra={"user": caller.name, "dataset": name, "version": number, "files": len(files)},
+        )
+        return self.get_version(caller, name, number)
+
     def get_version(self, caller: Principal, name: str, number: int) -> DatasetVersionInfo:
         """One version of a dataset."""
         with self.db.session() as s:
@@ -162,7 +227,12 @@ class DatasetCatalog:
     def open_file(
         self, caller: Principal, name: str, number: int, path: str
     ) -> tuple[Any, FileEntry]:
-        """Open one file of a version for download."""
+        """Open one file of a version for download (a remote one is read from its URL)."""
+        for entry in self.stored_files(caller, name, number):
+            if entry.path == path and entry.url is not None:
+                if self.remote is None:
+                    raise MissingDependency("this server was built without remote dataset access")
+                return self.remote.open(entry.url), entry
         return self.registry.open_file(caller, name, number, path)
 
     def _info(self, s: Session, dataset: Dataset) -> DatasetInfo:
@@ -180,3 +250,30 @@ class DatasetCatalog:
             created_at=dataset.created_at,
             updated_at=dataset.updated_at,
         )
+
+
+def _check_remote(
+    remote: RemoteFiles, url: str, taken: set[str]
+) -> tuple[FileEntry, list[dict[str, Any]]]:
+    """A remote file's entry (path unique among `taken`) and its trees, or a 4xx."""
+    from aiplayground.hep.reader import describe
+
+    checked = remote.check(url)
+    try:
+        with remote.open(checked.url) as reader:
+            size = reader.size
+        trees = describe(checked.url, remote)
+    except (UpstreamError, UpstreamTimeout) as exc:
+        # At registration an unreachable URL is the caller's input problem, not ours.
+        raise ValidationFailed(exc.message, details=exc.details) from exc
+    if not trees:
+        raise ValidationFailed(f"{checked.url} holds no TTree or RNTuple")
+    path = checked.name
+    stem, suffix = posixpath.splitext(path)
+    counter = 2
+    while path in taken:
+        path, counter = f"{stem}-{counter}{suffix}", counter + 1
+    # The key names no artifact (nothing is stored): deleting the version is a no-op.
+    key = f"datasets/remote/{uuid4().hex}"
+    entry = FileEntry(path=path, key=key, size=size, sha256="", url=checked.url)
+    return entry, trees

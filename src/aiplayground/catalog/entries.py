@@ -228,4 +228,7 @@ class EntryRegistry(Generic[E, V]):
 
 def public_files(files: list[dict[str, Any]]) -> list[PublicFile]:
     """Stored files without their storage keys."""
-    return [PublicFile(path=f["path"], size=f["size"], sha256=f["sha256"]) for f in files]
+    return [
+        PublicFile(path=f["path"], size=f["size"], sha256=f["sha256"], url=f.get("url"))
+        for f in files
+    ]

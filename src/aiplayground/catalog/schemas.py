@@ -106,12 +106,16 @@ class Signature(BaseModel):
 
 
 class FileEntry(BaseModel):
-    """One stored file of a version: its path inside the version and its artifact key."""
+    """One stored file of a version: its path inside the version and its artifact key.
+
+    A remote file (`url` set) is read from its URL; its key names no artifact.
+    """
 
     path: str
     key: str
     size: int
     sha256: str
+    url: str | None = None
 
 
 class PublicFile(BaseModel):
@@ -119,7 +123,8 @@ class PublicFile(BaseModel):
 
     path: str
     size: int
-    sha256: str
+    sha256: str = Field(description="Empty for a remote file (it is not copied here).")
+    url: str | None = Field(None, description="Where a remote file is read from.")
 
 
 class Lineage(BaseModel):
@@ -152,6 +157,15 @@ class DatasetVersionMetadata(BaseModel):
 
     description: str = Field("", max_length=20_000)
     extract: bool = False
+
+
+class DatasetRemoteVersion(BaseModel):
+    """A new dataset version whose files stay remote: root:// (XRootD) or https:// URLs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=20_000)
 
 
 class ModelCreate(BaseModel):

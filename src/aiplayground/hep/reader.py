@@ -12,11 +12,20 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiplayground.errors import InvalidInput, MissingDependency, ValidationFailed
+from aiplayground.errors import (
+    InvalidInput,
+    MissingDependency,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from aiplayground.hep.remote import RemoteFiles
 
 DEFAULT_STEP = "50 MB"
 REMOTE_SCHEMES = ("root://", "http://", "https://", "s3://")
@@ -62,6 +71,10 @@ def reading(source: str | Path) -> Iterator[None]:
     except corrupt_errors() as exc:
         if isinstance(exc, FileNotFoundError):
             raise InvalidInput(f"no ROOT file at {_label(source)}") from exc
+        if isinstance(exc, TimeoutError):
+            raise UpstreamTimeout(f"{_label(source)} stopped answering ({exc})") from exc
+        if isinstance(exc, ConnectionError) or str(exc).startswith("XRootD error"):
+            raise UpstreamError(f"reading {_label(source)} failed ({exc})") from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationFailed(
             f"{_label(source)} is not a readable ROOT file ({first}); it may be truncated "
@@ -70,11 +83,24 @@ def reading(source: str | Path) -> Iterator[None]:
 
 
 @contextmanager
-def open_root(source: str | Path) -> Iterator[Any]:
-    """Open a local path or a `root://`/`https://` URL (uproot + fsspec) as a ROOT directory."""
+def open_root(source: str | Path, remote: RemoteFiles | None = None) -> Iterator[Any]:
+    """Open a local path, or a `root://`/`https://` URL through `remote`, as a ROOT directory.
+
+    URLs are only read through `remote`, which checks them against the outbound policy.
+    """
     uproot = uproot_module()
+    if isinstance(source, str) and source.startswith(REMOTE_SCHEMES):
+        if remote is None:
+            raise InvalidInput(f"{source[:200]} is a URL; register it as a remote dataset")
+        with remote.uproot_source(source) as (target, options), reading(source):
+            handle = uproot.open(target, **options)
+            try:
+                yield handle
+            finally:
+                handle.close()
+        return
     with reading(source):
-        handle = uproot.open(source if isinstance(source, str) else str(source))
+        handle = uproot.open(str(source))
     try:
         with reading(source):
             yield handle
@@ -138,9 +164,9 @@ def branch_kind(tree: Any, name: str) -> tuple[str, bool, bool]:
     return kind, jagged, numeric and kind.count("var *") <= 1
 
 
-def describe(source: str | Path) -> list[dict[str, Any]]:
+def describe(source: str | Path, remote: RemoteFiles | None = None) -> list[dict[str, Any]]:
     """Trees with their entries and branches (type, jagged), from metadata only."""
-    with open_root(source) as root:
+    with open_root(source, remote) as root:
         out = []
         for name in tree_names(root):
             tree = root[name]
@@ -155,14 +181,17 @@ def describe(source: str | Path) -> list[dict[str, Any]]:
 
 
 def summarize(
-    source: str | Path, tree_name: str | None = None, step_size: str | int = DEFAULT_STEP
+    source: str | Path,
+    tree_name: str | None = None,
+    step_size: str | int = DEFAULT_STEP,
+    remote: RemoteFiles | None = None,
 ) -> dict[str, Any]:
     """Per-branch min/max/mean and jagged multiplicity histograms, computed chunk by chunk."""
     import awkward as ak
 
-    trees = describe(source)
+    trees = describe(source, remote)
     result: dict[str, Any] = {"trees": []}
-    with open_root(source) as root:
+    with open_root(source, remote) as root:
         for info in trees:
             if tree_name is not None and info["name"] != tree_name:
                 continue

@@ -110,6 +110,16 @@ class CatalogMixin:
         """Upload files (streamed from disk) as a new dataset version."""
         return self._upload(f"/api/v1/datasets/{name}/versions", files, metadata)
 
+    def add_remote_dataset_version(
+        self, name: str, urls: list[str], description: str = ""
+    ) -> dict[str, Any]:
+        """Register remote ROOT files (root:// or https:// URLs) as a new dataset version."""
+        body = {"urls": urls, "description": description}
+        result: dict[str, Any] = self.json(
+            "POST", f"/api/v1/datasets/{name}/versions/remote", json=body
+        )
+        return result
+
     def get_dataset_version(self, name: str, version: int) -> dict[str, Any]:
         """One dataset version with its schema and preview."""
         result: dict[str, Any] = self.json("GET", f"/api/v1/datasets/{name}/versions/{version}")

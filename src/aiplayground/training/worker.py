@@ -202,7 +202,13 @@ class Worker:
             gpus=resources.gpus,
         )
         workspace.prepare(
-            root, spec, self.platform.storage, files, alive=lambda: self._heartbeat(claim)
+            root,
+            spec,
+            self.platform.storage,
+            files,
+            alive=lambda: self._heartbeat(claim),
+            remote=self.platform.datasets.remote,
+            note=lambda message: self._note(claim, message),
         )
         resumed = any((root / CHECKPOINT_DIR).glob("*"))
         where = f"on {self.id.rsplit(':', 1)[0]}"

@@ -1,6 +1,7 @@
 """A job's folder under `$AIP_HOME/jobs/<id>`, as the worker prepares and reads it.
 
-The worker copies the dataset in (the job never sees the artifact store), mirrors
+The worker copies the dataset in (the job never sees the artifact store; remote files of a
+dataset version are streamed from their URLs, so a job reads only local files), mirrors
 checkpoints to the artifact store (so a retry on another host resumes too), tails the
 job's log and metrics, and picks up its result, refusing files outside `output/`.
 """
@@ -8,18 +9,20 @@ job's log and metrics, and picks up its result, refusing files outside `output/`
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import ValidationError
 
 from aiplayground.catalog.files import IncomingFile
 from aiplayground.catalog.schemas import FileEntry
-from aiplayground.errors import PlaygroundError
+from aiplayground.errors import MissingDependency, PlaygroundError, TooLarge
 from aiplayground.storage import ArtifactStore
 from aiplayground.training.context import (
     CHECKPOINT_DIR,
@@ -34,9 +37,13 @@ from aiplayground.training.context import (
 )
 from aiplayground.training.recipes.base import RecipeResult
 
+if TYPE_CHECKING:
+    from aiplayground.hep.remote import RemoteFiles
+
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 256 * 1024
+REMOTE_CHUNK = 8 * 1024 * 1024
 ALIVE_EVERY = 64 * 1024 * 1024
 MAX_METRIC_LINE = 64 * 1024
 
@@ -52,10 +59,14 @@ def prepare(
     storage: ArtifactStore,
     files: list[FileEntry],
     alive: Callable[[], None] = lambda: None,
+    remote: RemoteFiles | None = None,
+    note: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Create the folder, copy the dataset in, restore checkpoints, write `job.json`.
 
     `alive` is called as the copy goes, so a long copy does not look like a dead worker.
+    Remote files are streamed through `remote` (its outbound policy and size bound), with
+    progress lines given to `note` for the job's log.
     """
     root.mkdir(parents=True, exist_ok=True)
     data = root / DATA_DIR
@@ -65,13 +76,13 @@ def prepare(
             continue  # copied by an earlier attempt on this host
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        with storage.open(entry.key) as source, partial.open("wb") as sink:
-            copied = 0
-            while chunk := source.read(READ_CHUNK):
-                sink.write(chunk)
-                copied += len(chunk)
-                if copied % ALIVE_EVERY < READ_CHUNK:
-                    alive()
+        if entry.url is not None:
+            if remote is None:
+                raise MissingDependency("this worker cannot read remote dataset files")
+            _copy_remote(remote, entry, partial, alive, note)
+        else:
+            with storage.open(entry.key) as source, partial.open("wb") as sink:
+                _copy(source, sink, READ_CHUNK, alive)
         partial.replace(target)
     checkpoints = root / CHECKPOINT_DIR
     if not any(checkpoints.glob("*")):
@@ -80,6 +91,57 @@ def prepare(
         (root / stale).unlink(missing_ok=True)
     shutil.rmtree(root / OUTPUT_DIR, ignore_errors=True)
     (root / SPEC_FILE).write_text(spec.model_dump_json(indent=1))
+
+
+def _copy(
+    source: BinaryIO | io.RawIOBase,
+    sink: BinaryIO,
+    chunk_size: int,
+    alive: Callable[[], None],
+    progress: Callable[[int], None] = lambda _: None,
+    limit: int | None = None,
+) -> int:
+    copied = 0
+    while chunk := source.read(chunk_size):
+        copied += len(chunk)
+        if limit is not None and copied > limit:
+            raise TooLarge(f"the file is larger than {limit} bytes")
+        sink.write(chunk)
+        if copied % ALIVE_EVERY < len(chunk):
+            alive()
+            progress(copied)
+    return copied
+
+
+def _copy_remote(
+    remote: RemoteFiles,
+    entry: FileEntry,
+    partial: Path,
+    alive: Callable[[], None],
+    note: Callable[[str], None],
+) -> None:
+    """Stream one remote file into `partial`, bounded by the copy limit, with progress notes."""
+    limit = remote.max_copy_bytes
+    with remote.open(entry.url or "") as source:
+        size = source.size
+        if size > limit:
+            raise TooLarge(
+                f"{entry.url} holds {_mib(size)}, more than the {_mib(limit)} a job may copy"
+            )
+        note(f"copying {entry.path} ({_mib(size)}) from {entry.url}")
+
+        def progress(copied: int) -> None:
+            note(f"copied {_mib(copied)} of {_mib(size)} of {entry.path}")
+
+        with partial.open("wb") as sink:
+            copied = _copy(source, sink, REMOTE_CHUNK, alive, progress, limit)
+    if copied != size:
+        raise ValueError(f"{entry.url} ended after {copied} of its {size} bytes")
+    note(f"copied {entry.path}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"
 
 
 def restore_checkpoints(storage: ArtifactStore, job_id: str, target: Path) -> int:

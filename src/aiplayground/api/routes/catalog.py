@@ -18,6 +18,7 @@ from aiplayground.catalog.schemas import (
     DatasetCreate,
     DatasetFormat,
     DatasetInfo,
+    DatasetRemoteVersion,
     DatasetUpdate,
     DatasetVersionInfo,
     DatasetVersionMetadata,
@@ -240,6 +241,14 @@ async def upload_dataset_version(
         return await run_in_threadpool(
             platform.datasets.add_version, principal, name, form.files_named("file"), meta
         )
+
+
+@router.post("/datasets/{name}/versions/remote", status_code=201)
+def add_remote_dataset_version(
+    request: Request, principal: CurrentPrincipal, name: str, body: DatasetRemoteVersion
+) -> DatasetVersionInfo:
+    """Register remote ROOT files (root:// or https:// URLs) as a new version, once checked."""
+    return get_platform(request).datasets.add_remote_version(principal, name, body)
 
 
 @router.get("/datasets/{name}/versions/{version}")
