@@ -1,4 +1,5 @@
-"""`aiplayground kb ...`: knowledge bases from the shell (create, add, query, eval, delete)."""
+"""`aiplayground kb ...`: knowledge bases from the shell (create, add, query, eval, delete,
+and `kb questions add|list|rm` for saved evaluation questions)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ kb_app = typer.Typer(help="Knowledge bases for retrieval-augmented chat.", no_ar
 
 BASE_COLUMNS = ["name", "status", "progress", "chunks", "visibility", "owner", "title"]
 DOCUMENT_COLUMNS = ["id", "name", "status", "pages", "chunks", "error"]
+QUESTION_COLUMNS = ["id", "question", "relevant"]
+
+questions_app = typer.Typer(
+    help="Saved evaluation questions of a base (for `kb eval` and comparing settings).",
+    no_args_is_help=True,
+)
+kb_app.add_typer(questions_app, name="questions")
 
 
 @kb_app.command("create")
@@ -144,13 +152,14 @@ def kb_query(
 def kb_eval(
     name: str,
     questions: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--questions",
             exists=True,
-            help='JSONL: {"question": ..., "relevant": [document ids or file names]}.',
+            help='JSONL: {"question": ..., "relevant": [document ids or file names]}. '
+            "Absent: the base's saved questions.",
         ),
-    ],
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Cut-off of recall@k.")] = 5,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
@@ -184,3 +193,66 @@ def kb_delete(
         else:
             client.delete_knowledge_base(name)
     typer.echo(f"deleted {name}" + (f" document {document}" if document else ""))
+
+
+@questions_app.command("add")
+def questions_add(
+    name: str,
+    question: Annotated[str | None, typer.Option(help="The question's text.")] = None,
+    relevant: Annotated[
+        list[str] | None,
+        typer.Option(help="A document (id or file name) that answers it; repeat for more."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(exists=True, help="Import a JSONL file, as for `kb eval --questions`."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Save a question (--question and --relevant), or import a JSONL file (--file)."""
+    if (question is None) == (file is None):
+        typer.echo("give either --question (with --relevant) or --file", err=True)
+        raise typer.Exit(2)
+    if question is not None and not relevant:
+        typer.echo("--question needs at least one --relevant document", err=True)
+        raise typer.Exit(2)
+    items: Path | list[dict[str, Any]] = (
+        file if file is not None else [{"question": question, "relevant": relevant}]
+    )
+    with reporting_errors(), connect(url, token) as client:
+        added = client.add_knowledge_questions(name, items)
+    if as_json:
+        print_json(added)
+    else:
+        typer.echo(f"saved {len(added)} question{'' if len(added) == 1 else 's'} with {name}")
+
+
+@questions_app.command("list")
+def questions_list(
+    name: str,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a base's saved questions."""
+    with reporting_errors(), connect(url, token) as client:
+        items = client.list_knowledge_questions(name)
+    if as_json:
+        print_json(items)
+    else:
+        table([{**q, "relevant": ", ".join(q["relevant"])} for q in items], QUESTION_COLUMNS)
+
+
+@questions_app.command("rm")
+def questions_rm(
+    name: str,
+    question_id: str,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Delete a saved question (its id, from `kb questions list`)."""
+    with reporting_errors(), connect(url, token) as client:
+        client.delete_knowledge_question(name, question_id)
+    typer.echo(f"deleted question {question_id} of {name}")

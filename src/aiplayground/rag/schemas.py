@@ -262,7 +262,12 @@ class EvaluateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    questions: list[EvalQuestion] = Field(min_length=1, max_length=10_000)
+    questions: list[EvalQuestion] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="Questions with their relevant documents; absent: the base's saved ones.",
+    )
     k: int = Field(5, ge=1, le=100)
     retrieval: RetrievalOverride | None = None
 
@@ -280,3 +285,35 @@ class EvaluationResult(BaseModel):
     unknown_documents: list[str] = Field(
         default_factory=list, description="Relevant names that match no document."
     )
+
+
+class SavedQuestion(EvalQuestion):
+    """An evaluation question saved with a base."""
+
+    id: str
+    created_at: datetime
+
+
+class QuestionsAdd(BaseModel):
+    """Questions to save with a base (the same objects as `kb eval`'s JSONL lines)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    questions: list[EvalQuestion] = Field(min_length=1, max_length=1000)
+
+
+class ComparedSettings(BaseModel):
+    """One retrieval configuration to score on a base's saved questions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(5, ge=1, le=100, description="Cut-off of recall@k (passages retrieved).")
+    retrieval: RetrievalOverride = Field(default_factory=RetrievalOverride)
+
+
+class CompareRequest(BaseModel):
+    """Retrieval configurations to score side by side on a base's saved questions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    configurations: list[ComparedSettings] = Field(min_length=1, max_length=8)

@@ -14,8 +14,9 @@ from aiplayground.auth.principal import Principal, Role
 from aiplayground.catalog.endpoints import EndpointService
 from aiplayground.catalog.files import IncomingFile
 from aiplayground.catalog.schemas import Page
-from aiplayground.errors import Conflict, NotFound, PermissionDenied
+from aiplayground.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from aiplayground.rag import config as cfg
+from aiplayground.rag import questions as saved_questions
 from aiplayground.rag.bases import base_info, changed_config, plan_reindex
 from aiplayground.rag.documents import add_document, document_info
 from aiplayground.rag.embedding import EmbeddingModels
@@ -23,6 +24,7 @@ from aiplayground.rag.index import VectorIndex, collection_name, open_vector_ind
 from aiplayground.rag.ingest import Ingestor
 from aiplayground.rag.query import Passage, QueryEngine, Rewriter
 from aiplayground.rag.schemas import (
+    ComparedSettings,
     DocumentInfo,
     EvalQuestion,
     EvaluationResult,
@@ -32,6 +34,7 @@ from aiplayground.rag.schemas import (
     QueryFilters,
     QueryResponse,
     RetrievalOverride,
+    SavedQuestion,
 )
 from aiplayground.settings import Settings
 from aiplayground.storage import ArtifactStore
@@ -329,15 +332,58 @@ class KnowledgeBaseService:
         self,
         caller: Principal,
         name: str,
-        questions: Path | Sequence[EvalQuestion],
+        questions: Path | Sequence[EvalQuestion] | None = None,
         k: int = 5,
         *,
         retrieval: RetrievalOverride | None = None,
     ) -> EvaluationResult:
-        """Recall@k and MRR of the base's retrieval on questions (a JSONL file or a list)."""
+        """Recall@k and MRR of the base's retrieval on questions (a JSONL file, a list, or
+        None for the base's saved questions)."""
         with self.db.session() as s:
             base = self._load(s, caller, name)
+            if questions is None:
+                questions = self._saved_or_refuse(s, base.id, name)
         return self.engine.evaluate(base, questions, k, retrieval)
+
+    def compare(
+        self, caller: Principal, name: str, settings: Sequence[ComparedSettings]
+    ) -> list[EvaluationResult]:
+        """Recall@k and MRR of each retrieval configuration on the base's saved questions."""
+        with self.db.session() as s:
+            base = self._load(s, caller, name)
+            questions = self._saved_or_refuse(s, base.id, name)
+        return [self.engine.evaluate(base, questions, c.k, c.retrieval) for c in settings]
+
+    def _saved_or_refuse(self, s: Session, base_id: str, name: str) -> list[SavedQuestion]:
+        found = saved_questions.saved(s, base_id)
+        if not found:
+            raise ValidationFailed(
+                f"knowledge base {name!r} has no saved questions; add some first",
+                details={"field": "questions"},
+            )
+        return found
+
+    # saved questions ---------------------------------------------------------------------
+
+    def list_questions(self, caller: Principal, name: str) -> Page[SavedQuestion]:
+        """The evaluation questions saved with a base."""
+        with self.db.session() as s:
+            items = saved_questions.saved(s, self._load(s, caller, name).id)
+        return Page(items=items, total=len(items))
+
+    def add_questions(
+        self, caller: Principal, name: str, questions: Sequence[EvalQuestion]
+    ) -> list[SavedQuestion]:
+        """Save evaluation questions with a base (owner or admin)."""
+        with self.db.session() as s:
+            base = self._load(s, caller, name, change=True)
+            return saved_questions.add(s, base.id, questions, caller.user_id)
+
+    def delete_question(self, caller: Principal, name: str, question_id: str) -> None:
+        """Delete one saved question of a base (owner or admin)."""
+        with self.db.session() as s:
+            base = self._load(s, caller, name, change=True)
+            saved_questions.remove(s, base.id, question_id)
 
     def embed(self, model: str, texts: Sequence[str]) -> tuple[Any, int, str]:
         """Vectors of texts by a packaged model: (vectors, tokens counted, model name)."""

@@ -1,4 +1,4 @@
-"""Knowledge-base calls of the SDK: bases, documents, queries and evaluation."""
+"""Knowledge-base calls of the SDK: bases, documents, queries, evaluation, saved questions."""
 
 from __future__ import annotations
 
@@ -110,20 +110,55 @@ class KnowledgeMixin:
     def evaluate_knowledge_base(
         self,
         name: str,
-        questions: str | Path | list[dict[str, Any]],
+        questions: str | Path | list[dict[str, Any]] | None = None,
         k: int = 5,
         *,
         retrieval: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Recall@k and MRR for questions (a JSONL file, or a list of question objects)."""
-        if isinstance(questions, str | Path):
-            from aiplayground.rag.evaluation import read_questions
-
-            items = [q.model_dump() for q in read_questions(Path(questions))]
-        else:
-            items = questions
-        body: dict[str, Any] = {"questions": items, "k": k}
+        """Recall@k and MRR for questions (a JSONL file, a list of question objects, or
+        None for the base's saved questions)."""
+        body: dict[str, Any] = {"k": k}
+        if questions is not None:
+            body["questions"] = _question_items(questions)
         if retrieval:
             body["retrieval"] = retrieval
         result: dict[str, Any] = self.json("POST", f"{BASES}/{name}/evaluate", json=body)
         return result
+
+    def list_knowledge_questions(self, name: str) -> list[dict[str, Any]]:
+        """The evaluation questions saved with a base."""
+        items: list[dict[str, Any]] = self.json("GET", f"{BASES}/{name}/questions")["items"]
+        return items
+
+    def add_knowledge_questions(
+        self, name: str, questions: str | Path | list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Save questions with a base: a JSONL file (as for evaluation) or question objects."""
+        body = {"questions": _question_items(questions)}
+        items: list[dict[str, Any]] = self.json("POST", f"{BASES}/{name}/questions", json=body)[
+            "items"
+        ]
+        return items
+
+    def delete_knowledge_question(self, name: str, question_id: str) -> None:
+        """Delete one saved question of a base."""
+        self.request("DELETE", f"{BASES}/{name}/questions/{question_id}")
+
+    def compare_retrieval(
+        self, name: str, configurations: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Recall@k and MRR per configuration (`{"k", "retrieval"}`) on the saved questions."""
+        body = {"configurations": configurations}
+        items: list[dict[str, Any]] = self.json("POST", f"{BASES}/{name}/compare", json=body)[
+            "items"
+        ]
+        return items
+
+
+def _question_items(questions: str | Path | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Question objects from a JSONL file (checked here, line by line) or as given."""
+    if isinstance(questions, str | Path):
+        from aiplayground.rag.evaluation import read_questions
+
+        return [q.model_dump() for q in read_questions(Path(questions))]
+    return questions

@@ -111,3 +111,19 @@ class KnowledgeChunk(Base):
     page: Mapped[int | None] = mapped_column(Integer, default=None)
     heading: Mapped[str] = mapped_column(Text, default="")
     tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KnowledgeQuestion(Base):
+    """A saved evaluation question of a base and the documents (ids or file names) that
+    answer it, for comparing retrieval settings on the same questions."""
+
+    __tablename__ = "knowledge_questions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    base_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_bases.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    relevant: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""Knowledge bases REST: /api/v1/knowledge-bases, their documents, queries and evaluation."""
+"""Knowledge bases REST: /api/v1/knowledge-bases, their documents, queries, evaluation and
+saved evaluation questions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiplayground.api.uploads import multipart_openapi, staged_upload
 from aiplayground.catalog.schemas import Page
 from aiplayground.rag.embedding import EmbeddingModels
 from aiplayground.rag.schemas import (
+    CompareRequest,
     DocumentInfo,
     EvaluateRequest,
     EvaluationResult,
@@ -23,6 +25,8 @@ from aiplayground.rag.schemas import (
     KnowledgeBaseUpdate,
     QueryRequest,
     QueryResponse,
+    QuestionsAdd,
+    SavedQuestion,
 )
 from aiplayground.rag.service import KnowledgeBaseService
 
@@ -170,7 +174,41 @@ def query_knowledge_base(
 def evaluate_knowledge_base(
     request: Request, principal: CurrentPrincipal, name: str, body: EvaluateRequest
 ) -> EvaluationResult:
-    """Recall@k and MRR on questions whose relevant documents (ids or names) are given."""
+    """Recall@k and MRR on questions whose relevant documents (ids or names) are given
+    (no `questions`: the base's saved ones)."""
     return knowledge_service(request).evaluate(
         principal, name, body.questions, body.k, retrieval=body.retrieval
     )
+
+
+@router.get("/knowledge-bases/{name}/questions")
+def list_questions(request: Request, principal: CurrentPrincipal, name: str) -> Page[SavedQuestion]:
+    """The evaluation questions saved with a base."""
+    return knowledge_service(request).list_questions(principal, name)
+
+
+@router.post("/knowledge-bases/{name}/questions", status_code=201)
+def add_questions(
+    request: Request, principal: CurrentPrincipal, name: str, body: QuestionsAdd
+) -> Page[SavedQuestion]:
+    """Save evaluation questions (question text and relevant document ids or names)."""
+    added = knowledge_service(request).add_questions(principal, name, body.questions)
+    return Page(items=added, total=len(added))
+
+
+@router.delete("/knowledge-bases/{name}/questions/{question_id}", status_code=204)
+def delete_question(
+    request: Request, principal: CurrentPrincipal, name: str, question_id: str
+) -> Response:
+    """Delete one saved question."""
+    knowledge_service(request).delete_question(principal, name, question_id)
+    return Response(status_code=204)
+
+
+@router.post("/knowledge-bases/{name}/compare")
+def compare_retrieval(
+    request: Request, principal: CurrentPrincipal, name: str, body: CompareRequest
+) -> Page[EvaluationResult]:
+    """Recall@k and MRR of each retrieval configuration on the base's saved questions."""
+    results = knowledge_service(request).compare(principal, name, body.configurations)
+    return Page(items=results, total=len(results))
