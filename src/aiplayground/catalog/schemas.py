@@ -117,6 +117,11 @@ class FileEntry(BaseModel):
     sha256: str
     url: str | None = None
 
+    @property
+    def content_id(self) -> str:
+        """What identifies the content, for caches: its sha256, or a remote file's URL and size."""
+        return self.sha256 or f"{self.url}#{self.size}"
+
 
 class PublicFile(BaseModel):
     """A file as shown to callers (the storage key stays server-side)."""

@@ -195,6 +195,34 @@ def datasets_upload(
     typer.echo(f"uploaded {name} version {version['version']}")
 
 
+@datasets_app.command("register-remote")
+def datasets_register_remote(
+    name: str,
+    urls: Annotated[
+        list[str], typer.Argument(help="root://host[:port]//path or https://host/path URLs.")
+    ],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the ROOT dataset if it is missing.")
+    ] = False,
+    description: Annotated[str, typer.Option(help="Version description.")] = "",
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Register remote ROOT files as a new version of a dataset (checked, not copied)."""
+    with reporting_errors(), connect(url, token) as client:
+        if create:
+            try:
+                client.get_dataset(name)
+            except PlaygroundError as exc:
+                if exc.code != "not_found":
+                    raise
+                client.create_dataset(name, "root")
+        version = client.add_remote_dataset_version(name, urls, description)
+    typer.echo(f"registered {name} version {version['version']}: {len(urls)} remote file(s)")
+    for item in version["files"]:
+        typer.echo(f"  {item['path']}  {item['size']} bytes  {item['url']}")
+
+
 @datasets_app.command("delete")
 def datasets_delete(
     name: str,

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uproot
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from aiplayground.app import Platform
 from aiplayground.catalog.schemas import FileEntry
-from aiplayground.hep.demo import HZZ
+from aiplayground.cli import catalog as catalog_cli
+from aiplayground.hep.demo import HZZ, ZMUMU
 from aiplayground.sdk import Client
 from aiplayground.settings import Settings
 from aiplayground.training import workspace
@@ -97,18 +100,33 @@ def test_remote_version_lists_trees_summarizes_and_downloads(
     assert (files.folder / HZZ.name).is_file()
 
 
-def test_sdk_and_two_files_with_one_name(
-    app: FastAPI, admin_token: str, xrootd: FileServer, http_files: FileServer
+def test_sdk_cli_and_summaries_per_file(
+    app: FastAPI,
+    admin_token: str,
+    xrootd: FileServer,
+    http_files: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sdk = Client("http://testserver", admin_token, transport=InProcessTransport(app))
-    sdk.create_dataset("hzz", "root")
-    version = sdk.add_remote_dataset_version(
-        "hzz", [xrootd.url(HZZ.name), http_files.url(HZZ.name)], description="two copies"
+    monkeypatch.setattr(catalog_cli, "connect", lambda url, token: sdk)
+    monkeypatch.setattr(Client, "__exit__", lambda *a: None)
+    registered = CliRunner().invoke(
+        catalog_cli.datasets_app,
+        ["register-remote", "hzz", xrootd.url(HZZ.name), http_files.url(HZZ.name), "--create"],
     )
-    assert [f["path"] for f in version["files"]] == [HZZ.name, "uproot-HZZ-2.root"]
-    assert version["description"] == "two copies"
-    summary = sdk.root_summary("hzz", version["version"], tree="events")
-    assert [f["trees"][0]["entries"] for f in summary["files"]] == [HZZ_EVENTS, HZZ_EVENTS]
+    assert registered.exit_code == 0, registered.output
+    assert "registered hzz version 1: 2 remote file(s)" in registered.output
+    first = sdk.get_dataset_version("hzz", 1)
+    assert [f["path"] for f in first["files"]] == [HZZ.name, "uproot-HZZ-2.root"]
+
+    # Another file at another URL: its summary is its own (remote files have no sha256).
+    second = sdk.add_remote_dataset_version("hzz", [http_files.add(ZMUMU)], "Z to mumu")
+    assert second["version"] == 2
+    assert second["description"] == "Z to mumu"
+    summaries = [sdk.root_summary("hzz", n, tree="events") for n in (1, 2)]
+    entries = [[f["trees"][0]["entries"] for f in s["files"]] for s in summaries]
+    with uproot.open(ZMUMU) as local:
+        assert entries == [[HZZ_EVENTS, HZZ_EVENTS], [local["events"].num_entries]]
 
 
 @pytest.mark.parametrize("server", ["xrootd", "http_files"])

@@ -61,7 +61,7 @@ async def root_summary(
         raise InvalidInput(f"dataset {name!r} version {version} has no .root file")
     files = []
     for entry in roots:
-        key = (entry.sha256, tree)
+        key = (entry.content_id, tree)
         summary = _SUMMARIES.get(key)
         if summary is None:
             summary = await run_in_threadpool(
