@@ -10,12 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from aiplayground.auth.principal import Principal
 from aiplayground.errors import PermissionDenied, Unauthenticated
+from aiplayground.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from aiplayground.app import Platform
 
 SESSION_COOKIE = "aip_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Concurrent requests with one token whose cached check expired share one database check.
+TOKEN_CHECKS: SingleFlight[str, Principal] = SingleFlight()
 
 
 def get_platform(request: Request) -> Platform:
@@ -49,7 +52,9 @@ async def authenticate(request: Request) -> Principal:
             raise Unauthenticated("use 'Authorization: Bearer <api token>'")
         cached = platform.auth.cached_token(secret)
         if cached is None:
-            principal = await run_in_threadpool(platform.auth.authenticate_token, secret)
+            principal = await TOKEN_CHECKS.run(
+                secret, lambda: run_in_threadpool(platform.auth.authenticate_token, secret)
+            )
         else:
             principal = cached
     else:

@@ -23,11 +23,13 @@ from aiplayground.inference.remote import RemoteForwarder
 from aiplayground.inference.runtimes import LoadSpec
 from aiplayground.inference.tensor import InferRequest, InferResponse, Tensor
 from aiplayground.inference.validation import validate_request
+from aiplayground.singleflight import SingleFlight
 from aiplayground.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TARGETS = 10_000
+TargetKey = tuple[Principal, str, str | None]
 # Gradient-boosted trees treat NaN as "missing", a value they were trained to handle.
 NAN_FORMATS = (ModelFormat.XGBOOST, ModelFormat.LIGHTGBM)
 
@@ -79,7 +81,8 @@ class InferenceService:
         self.remote_timeout_s = remote_timeout_s
         self.pool = WorkerPool(settings)
         self._remote: RemoteForwarder | None = None
-        self._targets: dict[tuple[Principal, str, str | None], Target] = {}
+        self._targets: dict[TargetKey, Target] = {}
+        self._resolving: SingleFlight[TargetKey, Target] = SingleFlight()
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -201,14 +204,23 @@ class InferenceService:
     # resolution ------------------------------------------------------------------------
 
     async def resolve(self, caller: Principal, name: str, version: str | int | None) -> Target:
-        """The catalog's answer for this caller, reused for `resolve_cache_s` seconds."""
+        """The catalog's answer for this caller, reused for `resolve_cache_s` seconds.
+
+        One lookup per key at a time: when the answer expires under load, the concurrent
+        requests wait for a single catalog query instead of each running their own.
+        """
         key = (caller, name, None if version is None else str(version))
-        now = time.monotonic()
         cached = self._targets.get(key)
-        if cached is not None and cached.expires > now:
+        if cached is not None and cached.expires > time.monotonic():
             return cached
+        return await self._resolving.run(key, lambda: self._lookup(key, caller, name, version))
+
+    async def _lookup(
+        self, key: TargetKey, caller: Principal, name: str, version: str | int | None
+    ) -> Target:
         info, found = await asyncio.to_thread(self.catalog.resolve, caller, name, version)
-        target = Target(info, found, now + self.settings.resolve_cache_s, worker_key(info, found))
+        expires = time.monotonic() + self.settings.resolve_cache_s
+        target = Target(info, found, expires, worker_key(info, found))
         if len(self._targets) >= MAX_CACHED_TARGETS:
             self._targets.clear()
         self._targets[key] = target
