@@ -92,6 +92,8 @@ def xrootd_server() -> Iterator[FileServer]:
     config = top / "xrootd.cfg"
     config.write_text(
         f"all.export / r/o\noss.localroot {data}\nall.adminpath {admin}\nall.pidpath {admin}\n"
+        # Only this machine may connect (xrootd has no bind address: it listens on all).
+        "xrd.allow host localhost\n"
     )
     command = [binary, "-c", str(config), "-l", str(admin / "xrootd.log"), "-n", "aiptest"]
     if os.geteuid() == 0:

@@ -63,8 +63,8 @@ def api(app: FastAPI, admin_token: str) -> Iterator[TestClient]:
         yield client
 
 
-def _register(client: TestClient, *urls: str) -> dict[str, object]:
-    response = client.post("/api/v1/datasets/hzz/versions/remote", json={"urls": list(urls)})
+def _register(client: TestClient, *urls: str, dataset: str = "hzz") -> dict[str, object]:
+    response = client.post(f"/api/v1/datasets/{dataset}/versions/remote", json={"urls": list(urls)})
     return {"http_status": response.status_code, **response.json()}
 
 
@@ -226,3 +226,51 @@ def test_workspace_streams_remote_files_into_the_job_folder(
     finally:
         remote.max_copy_bytes = saved
     assert not (tmp_path / "job2" / DATA_DIR / "events/hzz.root").exists()
+
+
+def test_a_tabular_job_trains_on_remote_root_files(
+    tmp_path: Path, xrootd: FileServer, http_files: FileServer
+) -> None:
+    from aiplayground.app import build_platform, create_app
+    from aiplayground.training import data
+    from tests.conftest import make_token
+    from tests.integration.training.conftest import WorkerThread, training_settings, wait_for
+
+    if not hasattr(data, "load_root"):
+        pytest.skip("the ROOT training loader (training.data.load_root) is not in this tree")
+    from aiplayground.hep.demo import muon_preprocessing
+
+    settings = training_settings(
+        tmp_path / "home",
+        network={"allowed_hosts": ["127.0.0.1"], "timeout_s": 5.0},
+    )
+    platform = build_platform(settings)
+    platform.start()
+    try:
+        token = make_token(platform, "alice")
+        with (
+            TestClient(create_app(settings, platform), headers=bearer(token)) as client,
+            WorkerThread(platform),
+        ):
+            client.post("/api/v1/datasets", json={"name": "muons", "format": "root"})
+            urls = [xrootd.url(HZZ.name), http_files.add(ZMUMU)]
+            registered = _register(client, *urls, dataset="muons")
+            assert registered["http_status"] == 201, registered
+            params = {
+                "label_by_file": {HZZ.name: 1, ZMUMU.name: 0},
+                "preprocessing": muon_preprocessing().model_dump(mode="json", exclude={"tree"}),
+                "library": "sklearn",
+                "estimator": "random_forest",
+                "n_estimators": 30,
+                "validation_fraction": 0.3,
+            }
+            body = {"recipe": "tabular", "dataset": "muons", "model": "m", "params": params}
+            job = client.post("/api/v1/jobs", json=body).json()
+            done = wait_for(client, token, job["id"], timeout=120)
+            assert done["status"] == "succeeded", done["reason"]
+            assert done["metrics"]["accuracy"] > 0.8
+            log = client.get(f"/api/v1/jobs/{job['id']}/logs").text
+            assert f"copying {HZZ.name}" in log
+            assert f"from {urls[1]}" in log
+    finally:
+        platform.close()
