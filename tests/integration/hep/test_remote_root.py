@@ -16,6 +16,7 @@ from aiplayground.app import Platform
 from aiplayground.catalog.schemas import FileEntry
 from aiplayground.cli import catalog as catalog_cli
 from aiplayground.hep.demo import HZZ, ZMUMU
+from aiplayground.hep.reader import summarize
 from aiplayground.sdk import Client
 from aiplayground.settings import Settings
 from aiplayground.training import workspace
@@ -70,7 +71,7 @@ def _register(client: TestClient, *urls: str, dataset: str = "hzz") -> dict[str,
 
 @pytest.mark.parametrize("server", ["xrootd", "http_files"])
 def test_remote_version_lists_trees_summarizes_and_downloads(
-    api: TestClient, server: str, request: pytest.FixtureRequest
+    api: TestClient, platform: Platform, server: str, request: pytest.FixtureRequest
 ) -> None:
     files: FileServer = request.getfixturevalue(server)
     url = files.url(HZZ.name)
@@ -87,6 +88,9 @@ def test_remote_version_lists_trees_summarizes_and_downloads(
     (summarized,) = summary.json()["files"][0]["trees"]
     muon = next(b for b in summarized["branches"] if b["name"] == "Muon_Px")
     assert sum(muon["summary"]["multiplicity"]["counts"]) == HZZ_EVENTS
+    # The reader summarizes the URL itself too, chunk by chunk, without a local copy.
+    direct = summarize(url, "events", step_size=20_000, remote=platform.datasets.remote)
+    assert direct["trees"][0]["branches"] == summarized["branches"]
 
     # The platform reads the file for the caller, under the same policy.
     download = api.get(f"/api/v1/datasets/hzz/versions/1/files/{HZZ.name}")
