@@ -86,6 +86,8 @@ class RemoteFiles:
         url = url.strip()
         if len(url) > MAX_URL:
             raise ValidationFailed(f"a remote URL is at most {MAX_URL} characters")
+        if not url.isprintable() or any(c.isspace() for c in url):
+            raise ValidationFailed("a remote URL must not contain spaces or control characters")
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme not in SCHEMES:
             raise ValidationFailed(

@@ -164,6 +164,8 @@ def test_urls_with_credentials_queries_or_other_schemes_are_refused(
         f"s3://bucket/{HZZ.name}",
         f"root://127.0.0.1:{port}//",
         "root://no-such-host.invalid//data.root",
+        "root://a\x00b//data.root",
+        "root://[::1//data.root",
     ):
         refused = _register(api, url)
         assert refused["http_status"] == 422, (url, refused)
