@@ -142,7 +142,13 @@ def build_platform(settings: Settings) -> Platform:
         chat=chat,
         knowledge=knowledge,
         datasets=datasets,
-        training=TrainingService(db, settings.training, datasets),
+        training=TrainingService(
+            db,
+            settings.training,
+            datasets,
+            storage=storage,
+            jobs_root=settings.resolved_home / "jobs",
+        ),
         endpoints=endpoints,
     )
 

@@ -26,9 +26,13 @@ from aiplayground.cli.common import (
     table,
 )
 
-train_app = typer.Typer(help="Training jobs: submit, follow, cancel.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Training jobs and hyper-parameter searches: submit, follow, cancel, delete.",
+    no_args_is_help=True,
+)
 
 JOB_COLUMNS = ["id", "recipe", "status", "model", "model_version", "attempts", "created_at"]
+TRIAL_COLUMNS = ["number", "state", "value", "params", "job_id", "job_status", "model_version"]
 
 
 def _value(raw: str) -> Any:
@@ -111,6 +115,9 @@ def submit(
 @train_app.command("list")
 def list_jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+    parent: Annotated[
+        str | None, typer.Option(help="Only the child jobs of this job (a search's trials).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Page size.")] = 50,
     everyone: Annotated[bool, typer.Option("--all", help="Every user's jobs (admins).")] = False,
     url: UrlOption = DEFAULT_URL,
@@ -119,7 +126,7 @@ def list_jobs(
 ) -> None:
     """List your jobs, newest first."""
     with reporting_errors(), connect(url, token) as client:
-        page = client.list_jobs(status=status, limit=limit, everyone=everyone)
+        page = client.list_jobs(status=status, parent=parent, limit=limit, everyone=everyone)
     if as_json:
         print_json(page)
     else:
@@ -154,6 +161,41 @@ def cancel(job_id: str, url: UrlOption = DEFAULT_URL, token: TokenOption = None)
     with reporting_errors(), connect(url, token) as client:
         job = client.cancel_job(job_id)
     typer.echo(f"{job['id']}: {job['status']}" + (" (stopping)" if job["cancel_requested"] else ""))
+
+
+@train_app.command("trials")
+def trials(
+    job_id: Annotated[str, typer.Argument(help="A search job (recipe hpo).")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the trials of a hyper-parameter search, and its best trial."""
+    with reporting_errors(), connect(url, token) as client:
+        result = client.trials(job_id)
+    if as_json:
+        print_json(result)
+        return
+    rows = [
+        {**item, "params": json.dumps(item["params"], separators=(",", ":"))}
+        for item in result["items"]
+    ]
+    table(rows, TRIAL_COLUMNS)
+    best = result["best"]
+    if best is not None:
+        typer.echo(
+            f"best: trial {best['number']}, {result['metric']} {best['value']:.6g} "
+            f"({result['direction']}), job {best['job_id']}, "
+            f"params {json.dumps(best['params'], separators=(',', ':'))}"
+        )
+
+
+@train_app.command("delete")
+def delete(job_id: str, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Delete an ended job, its logs and files (a search: with its trials)."""
+    with reporting_errors(), connect(url, token) as client:
+        client.delete_job(job_id)
+    typer.echo(f"{job_id}: deleted")
 
 
 def _follow(client: Any, job_id: str) -> None:

@@ -58,12 +58,21 @@ class TrainingMixin:
         return result
 
     def list_jobs(
-        self, *, status: str | None = None, limit: int = 50, offset: int = 0, everyone: bool = False
+        self,
+        *,
+        status: str | None = None,
+        parent: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        everyone: bool = False,
     ) -> dict[str, Any]:
-        """A page of jobs, newest first (`everyone`: all users', for admins)."""
+        """A page of jobs, newest first (`parent`: a search's trials; `everyone`: all users',
+        for admins)."""
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if status:
             params["status"] = status
+        if parent:
+            params["parent"] = parent
         if everyone:
             params["all"] = "true"
         result: dict[str, Any] = self.json("GET", "/api/v1/jobs", params=params)
@@ -99,6 +108,15 @@ class TrainingMixin:
         """Cancel a job."""
         result: dict[str, Any] = self.json("POST", f"/api/v1/jobs/{job_id}/cancel")
         return result
+
+    def trials(self, job_id: str) -> dict[str, Any]:
+        """The trials of a search job: `items` (number, params, value, state, job_id), `best`."""
+        result: dict[str, Any] = self.json("GET", f"/api/v1/jobs/{job_id}/trials")
+        return result
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete an ended job (its logs, metrics, files; a search's trials too)."""
+        self.request("DELETE", f"/api/v1/jobs/{job_id}")
 
     def wait_for_job(
         self, job_id: str, *, timeout: float = 3600.0, poll: float = 1.0

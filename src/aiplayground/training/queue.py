@@ -7,6 +7,10 @@ because SQLite runs one writer at a time.
 
 Every change a worker makes to a running job is fenced by (worker id, attempt): a worker
 presumed dead whose job was handed to another cannot overwrite the new attempt.
+
+A search job (recipe "hpo") is claimed and heartbeated like any job, but it holds no
+process: it does not count against its owner's running jobs, and a lost worker's search
+is always queued again (its trials, child jobs, run on regardless).
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from aiplayground.settings import TrainingSettings
 from aiplayground.store.db import Database
 from aiplayground.store.tables import utcnow
 from aiplayground.store.training_tables import Job, JobLog, JobMetric
-from aiplayground.training.schemas import JobStatus
+from aiplayground.training.schemas import SEARCH_RECIPE, TERMINAL, JobStatus
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
+CANCELLED = JobStatus.CANCELLED.value
 OWNER_RETRIES = 8
 
 
@@ -50,6 +55,17 @@ class Claim:
     log_bytes: int
     description: str
     max_attempts: int
+
+
+@dataclass(frozen=True)
+class Child:
+    """A child job of a search, as its driver needs it."""
+
+    id: str
+    status: str
+    reason: str
+    summary: dict[str, Any]
+    model_version: int | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,11 @@ class JobQueue:
         running = (
             select(func.count())
             .select_from(other)
-            .where(other.owner_id == cand.owner_id, other.status == RUNNING)
+            .where(
+                other.owner_id == cand.owner_id,
+                other.status == RUNNING,
+                other.recipe != SEARCH_RECIPE,
+            )
             .correlate(cand)
             .scalar_subquery()
         )
@@ -162,7 +182,11 @@ class JobQueue:
                 # makes the second one count again after the first one's claim commits.
                 s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:o))"), {"o": owner_id})
                 running = s.scalar(
-                    select(func.count()).where(Job.owner_id == owner_id, Job.status == RUNNING)
+                    select(func.count()).where(
+                        Job.owner_id == owner_id,
+                        Job.status == RUNNING,
+                        Job.recipe != SEARCH_RECIPE,
+                    )
                 )
                 if (running or 0) >= self.settings.max_concurrent_per_user:
                     skipped.add(owner_id)
@@ -311,7 +335,7 @@ class JobQueue:
             )
             s.execute(
                 update(Job)
-                .where(*stale, Job.attempts >= Job.max_attempts)
+                .where(*stale, Job.attempts >= Job.max_attempts, Job.recipe != SEARCH_RECIPE)
                 .values(
                     status="failed",
                     reason=f"{lost} on each of its attempts; giving up",
@@ -328,3 +352,63 @@ class JobQueue:
             )
         log.warning("jobs whose worker was lost: %s", ", ".join(ids))
         return ids
+
+    # searches ----------------------------------------------------------------------------
+
+    def children(self, parent_id: str) -> list[Child]:
+        """The child jobs of a search."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(Job.id, Job.status, Job.reason, Job.summary, Job.model_version).where(
+                    Job.parent_id == parent_id
+                )
+            ).all()
+        return [Child(*row) for row in rows]
+
+    def add_child(self, parent_id: str, attempt: int, worker_id: str, child: Job) -> bool:
+        """Queue a search's trial job, unless the search is no longer this worker's or was
+        cancelled; False then. The search's row is updated first: on PostgreSQL that locks
+        it, so a cancel that comes at the same time sees the new child and cancels it."""
+        with self.db.session() as s:
+            result = s.execute(
+                update(Job)
+                .where(
+                    Job.id == parent_id,
+                    Job.worker_id == worker_id,
+                    Job.attempts == attempt,
+                    Job.status == RUNNING,
+                    Job.cancel_requested.is_(False),
+                )
+                .values(updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            s.add(child)
+        return True
+
+    def cancel_children(self, parent_id: str) -> None:
+        """Cancel a search's trial jobs: queued ones at once, running ones by their worker."""
+        with self.db.session() as s:
+            cancel_children(s, parent_id)
+
+
+def cancel_children(s: Session, parent_id: str) -> None:
+    """Cancel the child jobs of a job (the trials of a search), in a caller's transaction."""
+    s.execute(
+        update(Job)
+        .where(Job.parent_id == parent_id, Job.status == QUEUED)
+        .values(
+            status=CANCELLED,
+            reason="cancelled with its search",
+            cancel_requested=True,
+            finished_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(Job)
+        .where(Job.parent_id == parent_id, Job.status.not_in([t.value for t in TERMINAL]))
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )

@@ -23,6 +23,10 @@ class JobStatus(StrEnum):
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+# The recipe name of a hyper-parameter search: a job that runs no process of its own but
+# queues its trials as child jobs (training/hpo.py).
+SEARCH_RECIPE = "hpo"
+
 
 class ExecutorKind(StrEnum):
     """How a job's processes are started."""
@@ -88,6 +92,9 @@ class JobInfo(BaseModel):
     max_attempts: int
     progress: float | None
     metrics: dict[str, float]
+    best_params: dict[str, Any] | None = Field(
+        None, description="A finished search: the parameters of its best trial."
+    )
     artifacts: list[str]
     created_at: datetime
     started_at: datetime | None
@@ -122,3 +129,29 @@ class RecipeInfo(BaseModel):
     dataset_formats: list[str]
     distributed: bool
     params_schema: dict[str, Any]
+
+
+class TrialInfo(BaseModel):
+    """One trial of a search: the parameters drawn, the metric it reached, its child job."""
+
+    number: int
+    state: str = Field(description="Optuna's trial state: running, complete, fail, ...")
+    params: dict[str, Any]
+    value: float | None = Field(description="The metric, once the trial completed.")
+    best_value: float | None = Field(description="The best value up to this trial.")
+    job_id: str | None
+    job_status: JobStatus | None
+    model_version: int | None
+
+
+class JobTrials(BaseModel):
+    """The trials of a search job, in order, with the best one."""
+
+    job: str
+    recipe: str
+    metric: str
+    direction: str
+    n_trials: int
+    best: TrialInfo | None
+    items: list[TrialInfo]
+    total: int

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from aiplayground.auth.principal import Principal, Role
@@ -23,20 +26,30 @@ from aiplayground.settings import TrainingSettings
 from aiplayground.store.db import Database
 from aiplayground.store.tables import Model, User, utcnow
 from aiplayground.store.training_tables import Job, JobLog, JobMetric
+from aiplayground.training import hpo
 from aiplayground.training.executors import executor_for
+from aiplayground.training.queue import Child, cancel_children
 from aiplayground.training.recipes import RecipeRegistry
 from aiplayground.training.recipes.base import Recipe
 from aiplayground.training.schemas import (
+    SEARCH_RECIPE,
     TERMINAL,
     ExecutorKind,
     JobInfo,
     JobMetrics,
     JobStatus,
     JobSubmit,
+    JobTrials,
     MetricPoint,
     RecipeInfo,
     Resources,
 )
+from aiplayground.training.workspace import checkpoint_prefix
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+    from aiplayground.storage.base import ArtifactStore
 
 MAX_PAGE = 500
 LOG_PAGE = 2000
@@ -58,17 +71,24 @@ class TrainingService:
         settings: TrainingSettings,
         datasets: DatasetCatalog,
         recipes: RecipeRegistry | None = None,
+        *,
+        storage: ArtifactStore | None = None,
+        jobs_root: Path | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.datasets = datasets
         self.recipes = recipes or RecipeRegistry(settings.extra_recipes)
+        self.storage = storage
+        self.jobs_root = jobs_root
+        self._study_storage: RDBStorage | None = None
 
     # recipes -----------------------------------------------------------------------------
 
     def list_recipes(self) -> list[RecipeInfo]:
-        """Every recipe with its description and parameter schema."""
-        return [
+        """Every recipe with its description and parameter schema, then the search."""
+        recipes = self.recipes.all()
+        items = [
             RecipeInfo(
                 name=r.name,
                 title=r.title,
@@ -77,8 +97,19 @@ class TrainingService:
                 distributed=r.distributed,
                 params_schema=r.schema(),
             )
-            for r in self.recipes.all()
+            for r in recipes
         ]
+        # A search takes what its inner recipe takes: any format some recipe reads.
+        formats = sorted({f for r in recipes for f in r.dataset_formats})
+        search = RecipeInfo(
+            name=SEARCH_RECIPE,
+            title=hpo.TITLE,
+            description=hpo.DESCRIPTION.strip(),
+            dataset_formats=formats,
+            distributed=any(r.distributed for r in recipes),
+            params_schema=hpo.SearchParams.model_json_schema(),
+        )
+        return [*items, search]
 
     # submission --------------------------------------------------------------------------
 
@@ -87,20 +118,29 @@ class TrainingService:
     ) -> JobInfo:
         """Check a job against its recipe, data and target model, then queue it."""
         caller.require_write()
-        recipe = self.recipes.get(body.recipe)
-        try:
-            params = recipe.validate(body.params)
-        except ValidationError as exc:
-            problems = _problems(exc, "params")
-            first = problems[0]
-            raise ValidationFailed(
-                f"{first['field']}: {first['message']}",
-                details={"field": first["field"], "problems": problems},
-            ) from exc
+        if body.recipe == SEARCH_RECIPE:
+            # Checked against the inner recipe: its data, resources and model format.
+            hpo.require_optuna()
+            search = hpo.check_search(self.recipes, body.params)
+            recipe, name, fmt = search.inner, SEARCH_RECIPE, search.model_format
+            params: dict[str, Any] = search.params.model_dump(mode="json")
+        else:
+            recipe = self.recipes.get(body.recipe)
+            try:
+                validated = recipe.validate(body.params)
+            except ValidationError as exc:
+                problems = _problems(exc, "params")
+                first = problems[0]
+                raise ValidationFailed(
+                    f"{first['field']}: {first['message']}",
+                    details={"field": first["field"], "problems": problems},
+                ) from exc
+            name, fmt = recipe.name, recipe.model_format(validated)
+            params = validated.model_dump(mode="json")
         executor, time_limit = self._check_resources(recipe, body.resources, body.executor)
         dataset_version = self._check_dataset(caller, recipe, body)
         with self.db.session() as s:
-            self._check_model(s, caller, body.model, recipe.model_format(params))
+            self._check_model(s, caller, body.model, fmt)
             waiting = s.scalar(
                 select(func.count()).where(
                     Job.owner_id == caller.user_id,
@@ -115,8 +155,8 @@ class TrainingService:
             job = Job(
                 owner_id=caller.user_id,
                 parent_id=parent_id,
-                recipe=recipe.name,
-                params=params.model_dump(mode="json"),
+                recipe=name,
+                params=params,
                 dataset=body.dataset,
                 dataset_version=dataset_version,
                 model=body.model,
@@ -312,10 +352,64 @@ class TrainingService:
                     .values(cancel_requested=True)
                     .execution_options(synchronize_session=False)
                 )
+            # A search's trials: after its own row, so a trial its worker queues at this
+            # moment is either seen here or refused to the worker.
+            cancel_children(s, job.id)
             s.refresh(job)
             if job.status in (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value):
                 raise Conflict(f"job {job_id} has already {job.status}")
             return self._info(s, job)
+
+    def delete(self, caller: Principal, job_id: str) -> None:
+        """Remove an ended job with its logs, metrics, checkpoints and folder (and a search's
+        trials and study); the model versions it registered stay in the catalog."""
+        caller.require_write()
+        with self.db.session() as s:
+            job = self._load(s, caller, job_id)
+            if not caller.can_change(job.owner_id):
+                raise PermissionDenied("only the owner or an admin can delete this job")
+            ended = [status.value for status in TERMINAL]
+            if job.status not in ended:
+                raise Conflict(f"job {job_id} is {job.status}; cancel it first")
+            children = list(s.scalars(select(Job).where(Job.parent_id == job.id)))
+            if any(child.status not in ended for child in children):
+                raise Conflict(f"some trials of job {job_id} are still stopping; try again soon")
+            ids = [job.id, *(child.id for child in children)]
+            search = job.recipe == SEARCH_RECIPE
+            studies = self._studies() if search else None  # before anything is deleted
+            s.execute(delete(JobLog).where(JobLog.job_id.in_(ids)))
+            s.execute(delete(JobMetric).where(JobMetric.job_id.in_(ids)))
+            s.execute(delete(Job).where(Job.parent_id == job.id))
+            s.execute(delete(Job).where(Job.id == job.id))
+        if studies is not None:
+            hpo.delete_study(studies, job_id)
+        for gone in ids:
+            if self.storage is not None:
+                self.storage.delete_prefix(checkpoint_prefix(gone))
+            if self.jobs_root is not None:
+                shutil.rmtree(self.jobs_root / gone, ignore_errors=True)
+
+    # searches ----------------------------------------------------------------------------
+
+    def trials(self, caller: Principal, job_id: str) -> JobTrials:
+        """The trials of a search job: parameters, metric, state and child job of each."""
+        with self.db.session() as s:
+            job = self._load(s, caller, job_id)
+            if job.recipe != SEARCH_RECIPE:
+                raise NotFound(f"job {job_id} is not a search; it has no trials")
+            rows = s.execute(
+                select(Job.id, Job.status, Job.reason, Job.summary, Job.model_version).where(
+                    Job.parent_id == job.id
+                )
+            ).all()
+        children = {row[0]: Child(*row) for row in rows}
+        study = hpo.load_study(self._studies(), job.id)
+        return hpo.trials(job, study, children)
+
+    def _studies(self) -> RDBStorage:
+        if self._study_storage is None:
+            self._study_storage = hpo.open_storage(self.db)
+        return self._study_storage
 
     # rendering ---------------------------------------------------------------------------
 
@@ -347,7 +441,8 @@ class TrainingService:
             attempts=job.attempts,
             max_attempts=job.max_attempts,
             progress=job.progress,
-            metrics=job.summary,
+            metrics={k: v for k, v in job.summary.items() if isinstance(v, int | float)},
+            best_params=job.summary.get("best_params"),
             artifacts=job.artifacts,
             created_at=job.created_at,
             started_at=job.started_at,

@@ -3,6 +3,10 @@
 One loop, no threads: every turn it reads the running jobs' new output and metrics,
 heartbeats, enforces cancels and time limits, finishes jobs whose process ended
 (registering their model version), retries jobs of dead workers and claims new ones.
+
+A search job (hyper-parameter search) takes no slot and starts no process: on each
+heartbeat the worker that claimed it tells its ended trials to its Optuna study and queues
+the next trials as child jobs, which any worker (this one included) may run.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import threading
@@ -19,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from aiplayground.catalog.schemas import Lineage, ModelCreate, VersionMetadata
 from aiplayground.errors import Conflict, NotFound, PlaygroundError, Unavailable
@@ -32,18 +38,24 @@ from aiplayground.training.context import (
     JobSpec,
 )
 from aiplayground.training.executors import JobProcess, LaunchSpec, executor_for
+from aiplayground.training.hpo import SearchDriver, open_storage
 from aiplayground.training.queue import Claim, JobQueue
 from aiplayground.training.recipes import RecipeRegistry
 from aiplayground.training.recipes.base import RecipeResult
-from aiplayground.training.schemas import ExecutorKind, JobStatus, Resources
+from aiplayground.training.schemas import SEARCH_RECIPE, ExecutorKind, JobStatus, Resources
 from aiplayground.training.service import job_principal
 
 if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
     from aiplayground.app import Platform
+    from aiplayground.auth.principal import Principal
+    from aiplayground.catalog.files import IncomingFile
 
 log = logging.getLogger(__name__)
 
 BUSY_TICK_S = 0.2
+REGISTER_TRIES = 5
 
 
 @dataclass
@@ -80,6 +92,8 @@ class Worker:
         ]
         self.jobs_root = platform.settings.resolved_home / "jobs"
         self.running: dict[str, Running] = {}
+        self.searches: dict[str, SearchDriver] = {}
+        self._study_storage: RDBStorage | None = None
         self._next_beat = 0.0
 
     # the loop ----------------------------------------------------------------------------
@@ -112,6 +126,8 @@ class Worker:
         if now >= self._next_beat:
             self._next_beat = now + self.settings.heartbeat_interval_s
             self._heartbeat()
+            for search in list(self.searches.values()):
+                self._advance(search)
             self.queue.requeue_stale()
         claimed = False
         while len(self.running) < self.slots:
@@ -119,11 +135,21 @@ class Worker:
             if claim is None:
                 break
             claimed = True
-            self._start(claim)
+            if claim.recipe == SEARCH_RECIPE:
+                self._start_search(claim)
+            else:
+                self._start(claim)
         return claimed
 
     def shutdown(self) -> None:
         """Stop every running job and put it back in the queue for another worker."""
+        for search in list(self.searches.values()):
+            claim = search.claim
+            self.searches.pop(claim.job_id, None)
+            try:
+                self.queue.release(claim.job_id, claim.attempt, self.id)
+            except (Unavailable, SQLAlchemyError):
+                log.exception("search %s could not be given back", claim.job_id)
         for job in list(self.running.values()):
             job.mirror.sync()
             job.process.signal(signal.SIGTERM)
@@ -172,6 +198,51 @@ class Worker:
             log_bytes=claim.log_bytes,
         )
         log.info("job %s attempt %d started", claim.job_id, claim.attempt)
+
+    def _start_search(self, claim: Claim) -> None:
+        """Take over a search: open (or create) its study and queue its first trials."""
+        try:
+            if self._study_storage is None:
+                self._study_storage = open_storage(self.platform.db)
+            search = SearchDriver(
+                claim,
+                self.queue,
+                self.id,
+                self._study_storage,
+                self.recipes,
+                note=lambda message: self._note(claim, message),
+            )
+        except (PlaygroundError, ValidationError, ValueError) as exc:
+            message = exc.message if isinstance(exc, PlaygroundError) else str(exc)
+            self._note(claim, f"could not start: {message}")
+            self.queue.finish(claim.job_id, claim.attempt, self.id, JobStatus.FAILED, message)
+            return
+        params = search.params
+        where = self.id.rsplit(":", 1)[0]
+        self._note(
+            claim,
+            f"search attempt {claim.attempt} on {where}: {params.n_trials} trials of "
+            f"{params.recipe}, {params.parallelism} at once, {params.direction} "
+            f"{params.metric}",
+        )
+        self.searches[claim.job_id] = search
+        self._advance(search)
+
+    def _advance(self, search: SearchDriver) -> None:
+        claim = search.claim
+        try:
+            ended = search.advance()
+        except (PlaygroundError, ValueError, RuntimeError) as exc:
+            # Optuna refuses something about the study (ValueError, RuntimeError): the
+            # search cannot go on, and its trials already queued are stopped.
+            message = exc.message if isinstance(exc, PlaygroundError) else str(exc)
+            self._note(claim, f"the search failed: {message}")
+            self.queue.cancel_children(claim.job_id)
+            self.queue.finish(claim.job_id, claim.attempt, self.id, JobStatus.FAILED, message)
+            ended = True
+        if ended:
+            self.searches.pop(claim.job_id, None)
+            log.info("search %s ended", claim.job_id)
 
     def _prepare(self, claim: Claim, root: Path, resources: Resources) -> JobSpec:
         owner = job_principal(self.platform.db, claim.owner_id)
@@ -238,9 +309,19 @@ class Worker:
         attempts = (
             {only.job_id: only.attempt}
             if only
-            else {job_id: job.claim.attempt for job_id, job in self.running.items()}
+            else {
+                **{job_id: job.claim.attempt for job_id, job in self.running.items()},
+                **{job_id: search.claim.attempt for job_id, search in self.searches.items()},
+            }
         )
         for job_id, beat in self.queue.heartbeat(self.id, attempts).items():
+            search = self.searches.get(job_id)
+            if search is not None and not beat.still_ours:
+                log.warning("search %s is no longer this worker's; leaving it", job_id)
+                self.searches.pop(job_id, None)
+            elif search is not None and beat.cancel_requested:
+                self.searches.pop(job_id, None)
+                search.cancel()
             job = self.running.get(job_id)
             if job is None:
                 continue
@@ -352,7 +433,21 @@ class Worker:
             description=claim.description or result.description,
         )
         files = workspace.output_files(root, result)
-        return models.add_version(owner, claim.model, files, meta).version
+        return self._add_version(owner, claim.model, files, meta)
+
+    def _add_version(
+        self, owner: Principal, model: str, files: list[IncomingFile], meta: VersionMetadata
+    ) -> int:
+        """Add the version, numbering it again when another job (a trial of the same search,
+        say) took the same number at the same moment."""
+        for attempt in range(1, REGISTER_TRIES + 1):
+            try:
+                return self.platform.models.add_version(owner, model, files, meta).version
+            except IntegrityError:
+                if attempt == REGISTER_TRIES:
+                    raise
+                time.sleep(random.uniform(0.05, 0.3) * attempt)
+        raise AssertionError("unreachable")
 
     def _note(self, claim: Claim, message: str) -> None:
         """A line from the worker in the job's log."""

@@ -1,15 +1,23 @@
-"""Training REST: /api/v1/recipes and /api/v1/jobs (submit, list, get, logs, metrics, cancel)."""
+"""Training REST: /api/v1/recipes and /api/v1/jobs (submit, list, get, logs, metrics, trials,
+cancel, delete)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from aiplayground.api.deps import CurrentPrincipal, get_platform
 from aiplayground.catalog.schemas import Page
-from aiplayground.training.schemas import JobInfo, JobMetrics, JobStatus, JobSubmit, RecipeInfo
+from aiplayground.training.schemas import (
+    JobInfo,
+    JobMetrics,
+    JobStatus,
+    JobSubmit,
+    JobTrials,
+    RecipeInfo,
+)
 from aiplayground.training.service import TrainingService
 
 router = APIRouter(prefix="/api/v1", tags=["training"])
@@ -42,7 +50,9 @@ def list_jobs(
     request: Request,
     principal: CurrentPrincipal,
     status: JobStatus | None = None,
-    parent: str | None = None,
+    parent: Annotated[
+        str | None, Query(description="Only the child jobs of this job (a search's trials).")
+    ] = None,
     everyone: Annotated[bool, Query(alias="all", description="Admins: every user's jobs.")] = False,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -103,3 +113,17 @@ def job_metrics(request: Request, principal: CurrentPrincipal, job_id: str) -> J
 def cancel_job(request: Request, principal: CurrentPrincipal, job_id: str) -> JobInfo:
     """Cancel a job: at once when queued; its processes are stopped within seconds when running."""
     return _training(request).cancel(principal, job_id)
+
+
+@router.get("/jobs/{job_id}/trials")
+def job_trials(request: Request, principal: CurrentPrincipal, job_id: str) -> JobTrials:
+    """The trials of a search job (recipe "hpo"): parameters, metric, state, child job."""
+    return _training(request).trials(principal, job_id)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+def delete_job(request: Request, principal: CurrentPrincipal, job_id: str) -> Response:
+    """Delete an ended job with its logs, metrics and files (a search: with its trials); the
+    model versions it registered stay. 409 while it is queued or running."""
+    _training(request).delete(principal, job_id)
+    return Response(status_code=204)
