@@ -1,4 +1,5 @@
-"""/catalog/datasets/{name}: the description, schema, first rows and files of a dataset."""
+"""/catalog/datasets/{name}: the description, schema, first rows and files of a dataset;
+for ROOT files, trees, branch summaries and multiplicity histograms too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from aiplayground.ui.pages.catalog_detail import (
     side_card,
     sub_page,
 )
+from aiplayground.ui.pages.catalog_root import RootSection, has_root_files
 from aiplayground.ui.pages.catalog_style import add_style
 from aiplayground.ui.pages.catalog_versions import dataset_version_panel
 from aiplayground.ui.shell import PRODUCT, PageContext, show_error, signed_in_page
@@ -131,6 +133,8 @@ class DatasetPage:
             ui.navigate.history.replace(f"{self.ctx.request.url.path}?version={number}")
         with self.panel:
             dataset_version_panel(version)
+            if has_root_files([f.path for f in version.files]):
+                RootSection(self.ctx, self.name, version.version)
 
     def usage(self, info: DatasetInfo) -> None:
         version = getattr(self, "version", None)

@@ -3,7 +3,9 @@
 The page is one more door to the data plane: it decodes the editor's text with the codec of
 the chosen protocol (the functions the /v1 and /v2 routes call), awaits
 `platform.inference.infer()`, and shows what the route would answer, errors included. The
-URL keeps the model, version and protocol (`/inference?model=iris&protocol=v1`).
+URL keeps the model, version and protocol (`/inference?model=iris&protocol=v1`). For a
+version that carries a preprocessing, a ROOT file goes through `hep.predict.predict_root`,
+as the `predict-root` route sends it, and comes back per event (see inference_root).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from nicegui import ui
 
 from aiplayground.api.errors import STATUS_BY_CODE, error_body
 from aiplayground.errors import PlaygroundError, TooLarge
+from aiplayground.hep.predict import predict_root
 from aiplayground.ui.pages import inference_result as result
 from aiplayground.ui.pages.catalog_style import add_style as add_catalog_style
 from aiplayground.ui.pages.inference_editor import RequestEditor
 from aiplayground.ui.pages.inference_history import HISTORY, Entry, history_card, now, session_key
 from aiplayground.ui.pages.inference_model import ModelPicker
 from aiplayground.ui.pages.inference_request import PROBA_OUTPUT, Wire, decode, encode
+from aiplayground.ui.pages.inference_root import RootAnswer, RootUpload, answer_view, class_names
 from aiplayground.ui.pages.inference_snippets import Call, code_panel
 from aiplayground.ui.pages.inference_style import PAGE_SCRIPT, ROUND_TRIP, add_style
 from aiplayground.ui.shell import NAV, PageContext, page_title, signed_in_page
@@ -64,7 +68,9 @@ class InferencePage:
         if not self.picker.load():
             return
         with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-2 gap-4 w-full items-start"):
-            self.editor = RequestEditor(self.ctx, self.picker, on_send=self.send)
+            with ui.column().classes("gap-4 min-w-0 items-stretch"):
+                self.root = RootUpload(self.ctx, on_send=self.send_root)
+                self.editor = RequestEditor(self.ctx, self.picker, on_send=self.send)
             with ui.card().classes("aip-card p-4 gap-3 min-w-0"):
                 ui.label("Response").classes("text-lg font-medium")
                 self.timing = ui.row().classes("w-full items-center gap-2 -mt-1")
@@ -93,6 +99,7 @@ class InferencePage:
     async def model_changed(self) -> None:
         """A new model or version: a fresh body, and the URL says which."""
         self.editor.model_changed()
+        self.root.model_changed(self.picker.version)
         self.update_url()
 
     def switched(self, previous: Wire) -> None:
@@ -191,6 +198,52 @@ class InferencePage:
             result.predictions_view(found, answer, size)
         self.remember(call, text, 200, found.rows, timing)
         self.picker.draw_strip()  # the model is loaded now
+        await self.round_trip()
+
+    async def send_root(self) -> None:
+        """Send the uploaded ROOT file through the version's preprocessing, event by event."""
+        picker, upload = self.picker, self.root
+        if self.sending or picker.info is None or picker.version is None:
+            return
+        if upload.file is None or upload.tree is None:
+            ui.notify("Upload a ROOT file first.", position="top")
+            return
+        file, tree, version = upload.file, upload.tree, picker.version
+        path = f"/api/v1/models/{picker.name}/predict-root"
+        self.sending = True
+        upload.sending(True)
+        loaded = picker.loaded()
+        started = time.perf_counter()
+        try:
+            predictions = await predict_root(
+                self.ctx.platform,
+                self.ctx.current_principal(),
+                picker.name,
+                version.version,
+                file.path,
+                tree,
+            )
+        except PlaygroundError as exc:
+            status = STATUS_BY_CODE.get(exc.code, 500)
+            body = orjson.loads(error_body(path, status, exc.code, exc.message, exc.details))
+            self.show(status, result.Timing(None, (time.perf_counter() - started) * 1000))
+            with self.result:
+                result.error_view(status, exc.message, body)
+            await self.round_trip()
+            return
+        finally:
+            self.sending = False
+            upload.sending(False)
+        # Reading, preprocessing and inference together: what the route's caller waits for.
+        timing = result.Timing(None, (time.perf_counter() - started) * 1000, loaded)
+        answer = RootAnswer(
+            predictions, file.path, file.name, file.trees.get(tree), class_names(version)
+        )
+        upload.pin(file.path)
+        self.show(200, timing)
+        with self.result:
+            answer_view(answer, self.ctx.platform.staging)
+        picker.draw_strip()  # the model is loaded now
         await self.round_trip()
 
     def show(self, status: int, timing: result.Timing) -> None:
