@@ -3,7 +3,8 @@
 A stored version never changes, so summaries are cached by file content (sha256) and tree;
 the bound keeps the cache from growing without end. The summary itself is
 `reader.summarize` (chunked), run on a local copy because the artifact store may be remote
-(S3). Everything here blocks: callers run it off the event loop.
+(S3); files of remote versions (root://, https://) are read where they are. Everything
+here blocks: callers run it off the event loop.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def summarize_version(
         with _lock:
             summary = _cache.get(key)
         if summary is None:
-            summary = _summarize(platform, caller, name, version, entry.path, tree)
+            summary = _summarize(platform, caller, name, version, entry, tree)
             with _lock:
                 _cache[key] = summary
                 while len(_cache) > MAX_CACHED:
@@ -63,18 +64,28 @@ def summarize_version(
 
 
 def _summarize(
-    platform: Platform, caller: Principal, name: str, version: int, path: str, tree: str | None
+    platform: Platform, caller: Principal, name: str, version: int, entry: Any, tree: str | None
 ) -> dict[str, Any]:
-    from aiplayground.hep.reader import open_root, summarize
+    from aiplayground.hep.reader import summarize
 
+    if entry.url:
+        # A remote file: read remotely, only the branches summarized (through the policy).
+        remote = platform.datasets.remote
+        return _with_kinds(summarize(entry.url, tree, remote=remote), entry.url, remote)
     with tempfile.TemporaryDirectory(dir=platform.staging) as folder:
         local = Path(folder) / "data.root"
-        stream, _ = platform.datasets.open_file(caller, name, version, path)
+        stream, _ = platform.datasets.open_file(caller, name, version, entry.path)
         with stream, local.open("wb") as sink:
             shutil.copyfileobj(stream, sink, 1024 * 1024)
-        summary = summarize(local, tree)
-        with open_root(local) as root:
-            classes = {key.rsplit(";", 1)[0]: cls for key, cls in root.classnames().items()}
+        return _with_kinds(summarize(local, tree), local, None)
+
+
+def _with_kinds(summary: dict[str, Any], source: Any, remote: Any) -> dict[str, Any]:
+    """The summary with each tree's kind (TTree or RNTuple) from the file's class names."""
+    from aiplayground.hep.reader import open_root
+
+    with open_root(source, remote) as root:
+        classes = {key.rsplit(";", 1)[0]: cls for key, cls in root.classnames().items()}
     for info in summary["trees"]:
         info.setdefault("kind", KINDS.get(classes.get(info["name"], ""), "TTree"))
     return summary

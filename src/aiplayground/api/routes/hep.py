@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -20,10 +19,6 @@ from aiplayground.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["hep"])
 
-# Summaries by file content (sha256) and tree: a stored version never changes, so an
-# entry never goes stale; the bound keeps the cache from growing without end.
-_SUMMARIES: OrderedDict[tuple[str, str | None], dict[str, Any]] = OrderedDict()
-MAX_CACHED = 64
 PREDICT_BODY = {
     "requestBody": {
         "required": True,
@@ -54,38 +49,10 @@ async def root_summary(
     tree: str | None = Query(default=None, max_length=200),
 ) -> dict[str, Any]:
     """Trees, branches (type, jagged), entries, per-branch summaries and multiplicities."""
+    from aiplayground.hep.version_summary import summarize_version
+
     platform = get_platform(request)
-    entries = platform.datasets.stored_files(principal, name, version)
-    roots = [e for e in entries if e.path.lower().endswith(".root")]
-    if not roots:
-        raise InvalidInput(f"dataset {name!r} version {version} has no .root file")
-    files = []
-    for entry in roots:
-        key = (entry.content_id, tree)
-        summary = _SUMMARIES.get(key)
-        if summary is None:
-            summary = await run_in_threadpool(
-                _summarize, platform, principal, name, version, entry.path, tree
-            )
-            _SUMMARIES[key] = summary
-            while len(_SUMMARIES) > MAX_CACHED:
-                _SUMMARIES.popitem(last=False)
-        files.append({"path": entry.path, "size": entry.size, **summary})
-    return {"dataset": name, "version": version, "files": files}
-
-
-def _summarize(
-    platform: Any, principal: Any, name: str, version: int, path: str, tree: str | None
-) -> dict[str, Any]:
-    from aiplayground.hep.reader import summarize
-
-    # The artifact store may be remote (S3): uproot reads a local copy, chunk by chunk.
-    with tempfile.TemporaryDirectory(dir=platform.staging) as folder:
-        local = Path(folder) / "data.root"
-        stream, _ = platform.datasets.open_file(principal, name, version, path)
-        with stream, local.open("wb") as sink:
-            shutil.copyfileobj(stream, sink, 1024 * 1024)
-        return summarize(local, tree)
+    return await run_in_threadpool(summarize_version, platform, principal, name, version, tree)
 
 
 @router.post("/models/{name}/predict-root", openapi_extra=PREDICT_BODY, response_model=None)
