@@ -16,6 +16,7 @@ from tests.e2e.test_chat import ask, open_chat, set_param, wait_until_answered
 pytestmark = pytest.mark.e2e
 
 INGEST_TIMEOUT_MS = 30_000
+REWRITE_TIMEOUT_MS = 150_000
 FACT = "The Zorblax detector at LNGS has 42 cryogenic modules."
 DOCUMENT = f"""# Zorblax detector
 
@@ -102,9 +103,90 @@ def test_upload_a_document_attach_it_ask_and_open_the_citation(
         page.reload()
         expect(page.get_by_test_id("answer-source").first).to_contain_text("zorblax.md")
         expect(page.get_by_test_id("chat-knowledge")).to_contain_text(name)
+
+        # With query rewriting on, a follow-up is searched for as a standalone question,
+        # shown next to the citations.
+        changed = admin_api.patch(
+            f"/api/v1/knowledge-bases/{name}", json={"retrieval": {"query_rewrite": True}}
+        )
+        assert changed.status_code == 200, changed.text
+        ask(page, "And where is it located?")
+        follow_up = page.get_by_test_id("chat-answer").nth(1)
+        # Two generations (the rewrite, then the answer) on a busy CI machine: more time.
+        expect(follow_up.get_by_test_id("answer-meta")).to_contain_text(
+            "tokens", timeout=REWRITE_TIMEOUT_MS
+        )
+        searched = follow_up.get_by_test_id("answer-searched-for")
+        expect(searched).to_contain_text("searched for: ")
+        expect(searched).to_contain_text("Zorblax")
     finally:
         admin_api.delete(f"/api/v1/knowledge-bases/{name}")
         listed = admin_api.get("/api/v1/conversations", params={"limit": 500}).json()
         for conversation in listed["items"]:
             if conversation["model"] == chat_model:
                 admin_api.delete(f"/api/v1/conversations/{conversation['id']}")
+
+
+def test_save_two_questions_and_compare_retrieval_settings(
+    admin_page: Page,
+    live_server: LiveServer,
+    admin_api: httpx.Client,
+    chat_model: str,
+    tmp_path: Path,
+) -> None:
+    page, base = admin_page, live_server.base_url
+    name = f"e2e-cmp-{secrets.token_hex(3)}"
+    created = admin_api.post("/api/v1/knowledge-bases", json={"name": name})
+    assert created.status_code == 201, created.text
+    files = {
+        "zorblax.md": DOCUMENT,
+        "canteen.md": "# Canteen\nThe canteen serves lunch from noon to two, pasta on Fridays.\n",
+    }
+    parts = [("file", (n, text.encode(), "text/markdown")) for n, text in files.items()]
+    uploaded = admin_api.post(f"/api/v1/knowledge-bases/{name}/documents", files=parts)
+    assert uploaded.status_code == 202, uploaded.text
+    try:
+        open_chat(page, base, chat_model)
+        panel = page.get_by_test_id("settings-knowledge-bases")
+        panel.locator(".q-item").first.click()
+        panel.get_by_test_id("kb-manage").click()
+        page.get_by_role("option", name=name, exact=True).click()
+        rows = panel.get_by_test_id("kb-document")
+        expect(rows.filter(has_text="canteen.md")).to_have_attribute(
+            "data-status", "ready", timeout=INGEST_TIMEOUT_MS
+        )
+        expect(rows.filter(has_text="zorblax.md")).to_have_attribute(
+            "data-status", "ready", timeout=INGEST_TIMEOUT_MS
+        )
+
+        questions = panel.get_by_test_id("kb-questions")
+        for question, document in (
+            ("How many cryogenic modules does the detector have?", "zorblax.md"),
+            ("When is lunch served?", "canteen.md"),
+        ):
+            questions.get_by_test_id("kb-question-text").fill(question)
+            questions.get_by_test_id("kb-question-docs").click()
+            page.get_by_role("option", name=document, exact=True).click()
+            page.keyboard.press("Escape")
+            questions.get_by_test_id("kb-question-add").click()
+            expect(
+                questions.get_by_test_id("kb-question").filter(has_text=question)
+            ).to_contain_text(document)
+        expect(questions.get_by_test_id("kb-question")).to_have_count(2)
+
+        questions.get_by_test_id("kb-compare").click()
+        dialog = page.get_by_test_id("compare-dialog")
+        expect(dialog.get_by_test_id("compare-config")).to_have_count(2)
+        dialog.get_by_test_id("compare-run").click()
+        results = dialog.get_by_test_id("compare-results")
+        table_rows = results.get_by_test_id("compare-row")
+        expect(table_rows).to_have_count(2, timeout=INGEST_TIMEOUT_MS)
+        expect(table_rows.nth(0)).to_contain_text("dense")
+        expect(table_rows.nth(1)).to_contain_text("hybrid")
+        expect(results).to_contain_text("2 saved questions")
+        expect(results.get_by_test_id("compare-best").first).to_be_visible()
+
+        saved = admin_api.get(f"/api/v1/knowledge-bases/{name}/questions").json()
+        assert [q["relevant"] for q in saved["items"]] == [["zorblax.md"], ["canteen.md"]]
+    finally:
+        admin_api.delete(f"/api/v1/knowledge-bases/{name}")

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 
 from aiplayground.chat.params import GenerationParams
 from aiplayground.chat.provider import CancelToken, ChatMessage, LLMProvider
@@ -124,6 +125,7 @@ async def standalone_question(
     if not history:
         return question
     cancel = CancelToken()
+    started = time.perf_counter()
     try:
         text = await asyncio.wait_for(
             _generate(provider, rewrite_prompt(question, history), cancel), timeout_s
@@ -140,6 +142,7 @@ async def standalone_question(
     if rewritten is None:
         log.info("query rewriting gave no usable question (%r); searching as asked", text[:200])
         return question
+    log.info("follow-up rewritten in %.2f s", time.perf_counter() - started)
     return rewritten
 
 

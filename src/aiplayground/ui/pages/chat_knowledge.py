@@ -1,6 +1,9 @@
 """The Chat settings' knowledge-base panel: attach bases to the conversation, make a new
 one, and fill it with documents without leaving the chat.
 
+Below the documents, the managed base's saved evaluation questions and the "Compare
+retrieval settings" dialog (`chat_compare`).
+
 Attaching sets the conversation's `context` (`{"knowledge_bases": [...], "top_k": N}`).
 Files picked in the uploader are streamed into a private folder under
 `platform.staging`, handed to `KnowledgeBaseService.add_documents` off the event loop and
@@ -30,6 +33,7 @@ from aiplayground.rag.loaders import FORMATS
 from aiplayground.rag.schemas import DocumentInfo, KnowledgeBaseCreate
 from aiplayground.ui.pages.catalog_common import human_size
 from aiplayground.ui.pages.catalog_forms import warn
+from aiplayground.ui.pages.chat_compare import SavedQuestions
 from aiplayground.ui.shell import PageContext, show_error
 
 if TYPE_CHECKING:
@@ -138,6 +142,8 @@ class KnowledgePanel:
             self.upload.on("finish", lambda: self.upload.reset())
             self.hint = ui.label(self._kinds[0].upper() + self._kinds[1:] + ".")
             self.hint.classes("text-xs aip-muted -mt-2")
+            ui.separator()
+            self.questions = SavedQuestions(ctx, lambda: self.manage.value, lambda: self.service)
         self.upload.set_visibility(False)
         self.hint.set_visibility(False)
         ui.context.client.on_delete(self._discard)
@@ -176,6 +182,7 @@ class KnowledgePanel:
         self.manage.set_options(options, value=current)
         self.manage.set_visibility(bool(options))
         await self._load_documents()
+        await self.questions.load()
 
     def load(self, context: dict[str, Any]) -> None:
         """Show a conversation's attached bases and top-k."""
@@ -238,6 +245,7 @@ class KnowledgePanel:
     async def _manage_changed(self) -> None:
         with self.root:
             await self._load_documents()
+            await self.questions.load()
 
     async def _load_documents(self) -> None:
         name = self.manage.value
@@ -258,6 +266,7 @@ class KnowledgePanel:
         if name != self.manage.value:  # another base was picked meanwhile
             return
         self.documents = list(page.items)
+        self.questions.set_documents(self.documents)
         self._draw_documents()
         self._follow()
 
