@@ -142,3 +142,56 @@ def test_submit_a_tabular_job_and_watch_it_succeed(
     other.context.close()
     page.context.close()
     assert time.monotonic() - started < 60
+
+
+SEARCH_MODEL = "iris-search-e2e"
+
+
+def test_a_search_job_shows_its_trials(
+    browser: Browser, train_server: ServerProcess, api: httpx.Client
+) -> None:
+    params = {
+        "recipe": "tabular",
+        "params": {"target": "species", "validation_fraction": 0.3},
+        "space": {"regularization": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+        "metric": "accuracy",
+        "n_trials": 2,
+        "parallelism": 1,
+    }
+    body = {"recipe": "hpo", "dataset": DATASET, "model": SEARCH_MODEL, "params": params}
+    answer = api.post("/api/v1/jobs", json=body)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["id"]
+    base = train_server.base_url
+    page = signed_in(browser, train_server, "admin")
+    try:
+        # The new-job card starts on the recipe that needs no deep-learning data preparation.
+        page.goto(f"{base}/train")
+        expect(field(page, "recipe")).to_contain_text("Tabular classification or regression")
+
+        page.goto(f"{base}/train/jobs/{job_id}")
+        expect(page.get_by_test_id("page-title")).to_have_text(f"hpo → {SEARCH_MODEL}")
+        expect(page.get_by_test_id("job-status")).to_have_text(
+            re.compile("Succeeded"), timeout=2 * JOB_TIMEOUT_MS
+        )
+        table = page.get_by_test_id("trials-table")
+        expect(table.get_by_test_id("trial-row-0")).to_be_visible()
+        expect(table.get_by_test_id("trial-row-1")).to_be_visible()
+        expect(table).to_contain_text("Complete")
+        expect(page.get_by_test_id("trials-chart")).to_be_visible()
+        expect(page.get_by_test_id("best-trial")).to_contain_text("best: trial")
+        expect(page.get_by_test_id("model-version-link")).to_contain_text(SEARCH_MODEL)
+        page.screenshot(path="/tmp/aip-train-search.png", full_page=True)
+
+        # A trial links to its job, which links back to its search.
+        table.get_by_test_id("trial-job-link").first.click()
+        page.wait_for_url(re.compile(r"/train/jobs/[^/]+$"))
+        expect(page.get_by_test_id("page-title")).to_have_text(f"tabular → {SEARCH_MODEL}")
+        expect(page.get_by_test_id("parent-job-link")).to_have_text(job_id)
+
+        assert api.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+        page.goto(f"{base}/train/jobs/{job_id}")
+        expect(page.get_by_test_id("job-not-found")).to_be_visible()
+    finally:
+        page.context.close()
+        api.delete(f"/api/v1/models/{SEARCH_MODEL}")

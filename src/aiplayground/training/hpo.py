@@ -224,6 +224,13 @@ def _corner_trials(params: SearchParams) -> list[tuple[str, dict[str, Any]]]:
     return trials
 
 
+def shown(params: dict[str, Any]) -> str:
+    """Drawn parameters as a reader wants them: `a=0.0123, b='x'`."""
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in params.items()
+    )
+
+
 # the study -------------------------------------------------------------------------------
 
 
@@ -445,8 +452,7 @@ class SearchDriver:
         if not self.queue.add_child(claim.job_id, claim.attempt, self.worker_id, job):
             self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             return False
-        shown = ", ".join(f"{k}={v!r}" for k, v in trial.params.items())
-        self.note(f"trial {trial.number} queued as job {child_id}: {shown}")
+        self.note(f"trial {trial.number} queued as job {child_id}: {shown(trial.params)}")
         return True
 
     def _tell(self, number: int, child: Child) -> None:
@@ -493,7 +499,7 @@ class SearchDriver:
         }
         self.note(
             f"best: trial {best.number}, {self.params.metric}={best.value:.6g}, "
-            + ", ".join(f"{k}={v!r}" for k, v in best.params.items())
+            + shown(best.params)
         )
         self.queue.finish(
             claim.job_id,

@@ -48,6 +48,13 @@ STYLE = """
     color: #fca5a5; }
   .aip-chart { height: 17rem; width: 100%; }
   .aip-facts > :nth-child(odd) { white-space: nowrap; }
+  .aip-trials { display: grid; width: 100%; font-size: .86rem; align-items: center;
+    grid-template-columns: auto auto auto minmax(10rem, 1fr) minmax(7rem, auto) auto; }
+  .aip-trials > * { padding: .45rem .6rem; border-bottom: 1px solid #eef2f7; min-width: 0;
+    overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .body--dark .aip-trials > * { border-color: #232938; }
+  .aip-trials a { color: var(--q-primary); text-decoration: none; }
+  .body--dark .aip-trials a { color: #a9bcff; }
   .aip-tile { border: 1px solid #e5e7eb; border-radius: .7rem; padding: .6rem 1rem;
     min-width: 10rem; }
   .body--dark .aip-tile { border-color: #2a2f3a; }

@@ -1,4 +1,5 @@
-"""One job, followed live: status, progress and ETA, logs, metric charts, cancel, result.
+"""One job, followed live: status, progress and ETA, logs, metric charts, cancel, result;
+a search job also shows its trials (table and chart).
 
 A timer polls the service every second: new log text is appended (and scrolled into view),
 metric charts are redrawn when new points came, and the header follows the status. Once
@@ -13,14 +14,23 @@ from typing import Any
 from nicegui import ui
 
 from aiplayground.errors import NotFound, PlaygroundError
-from aiplayground.training.schemas import TERMINAL, JobInfo, JobMetrics, JobStatus
+from aiplayground.training.hpo import shown
+from aiplayground.training.schemas import (
+    SEARCH_RECIPE,
+    TERMINAL,
+    JobInfo,
+    JobMetrics,
+    JobStatus,
+)
 from aiplayground.ui.pages.train_common import (
     add_style,
     duration,
     elapsed,
+    job_path,
     model_version_path,
     status_chip,
 )
+from aiplayground.ui.pages.train_trials import TrialsCard
 from aiplayground.ui.shell import PRODUCT, PageContext, show_error, when
 
 POLL_S = 1.0
@@ -66,6 +76,7 @@ class JobView:
         self.metric_count = -1
         self.charts: dict[str, ui.element] = {}
         self.header_state: tuple[object, ...] | None = None
+        self.trials: TrialsCard | None = None
 
     async def draw(self) -> None:
         add_style()
@@ -106,7 +117,12 @@ class JobView:
             with ui.card().classes("aip-card p-4 gap-3 min-w-0"):
                 ui.label("Details").classes("text-lg font-medium")
                 self.facts = ui.element("div").classes("aip-facts w-full")
-        with ui.card().classes("aip-card w-full p-4 gap-2"):
+        if job.recipe == SEARCH_RECIPE:
+            self.trials = TrialsCard(self.service, self.ctx.principal, job.id, job.model)
+            self.trials.draw()
+        # A search's metric is shown per trial above; its trials have their own metrics.
+        with ui.card().classes("aip-card w-full p-4 gap-2") as metrics_card:
+            metrics_card.visible = self.trials is None
             ui.label("Metrics").classes("text-lg font-medium")
             self.no_metrics = ui.label("No metrics reported yet.").classes("aip-muted")
             self.tiles = ui.row().classes("w-full gap-3")
@@ -155,6 +171,9 @@ class JobView:
         if text:
             self.append_log(text)
         if job.status is JobStatus.QUEUED:
+            return
+        if self.trials is not None:
+            await self.trials.refresh()
             return
         metrics = await asyncio.to_thread(self.service.metrics, caller, self.job_id)
         if len(metrics.items) != self.metric_count:
@@ -276,11 +295,18 @@ class JobView:
             ("Finished", when(job.finished_at)),
         ]
         facts += [(name, f"{value:.4g}") for name, value in job.metrics.items()]
+        if job.best_params:
+            facts.append(("Best parameters", shown(job.best_params)))
         self.facts.clear()
         with self.facts:
             for name, value in facts:
                 ui.label(name)
                 ui.label(value).classes("aip-mono text-xs" if name == "Job" else "")
+            if job.parent_id:
+                ui.label("Search")
+                ui.link(job.parent_id, job_path(job.parent_id)).classes("aip-mono text-xs").props(
+                    "data-testid=parent-job-link"
+                )
 
     # cancelling --------------------------------------------------------------------------
 

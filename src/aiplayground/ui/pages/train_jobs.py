@@ -78,7 +78,8 @@ class JobList:
             ui.link(job.id, job_path(job.id)).classes("aip-mono text-xs").props(
                 "data-testid=job-link"
             )
-            ui.label(job.recipe).classes("aip-muted text-xs")
+            kind = f"{job.recipe} · trial" if job.parent_id else job.recipe
+            ui.label(kind).classes("aip-muted text-xs")
         dataset = job.dataset or "—"
         if job.dataset and job.dataset_version:
             dataset += f" v{job.dataset_version}"

@@ -21,6 +21,7 @@ from aiplayground.ui.shell import PageContext, show_error
 
 MAX_CHOICES = 500
 AUTO = "auto"
+DEFAULT_RECIPE = "tabular"  # needs no deep-learning data preparation
 
 
 def _error(widget: Any, message: str) -> None:
@@ -67,7 +68,11 @@ class SubmitCard:
                         ui.select(
                             {n: r.title for n, r in self.recipes.items()},
                             label="Recipe",
-                            value=next(iter(self.recipes), None),
+                            value=(
+                                DEFAULT_RECIPE
+                                if DEFAULT_RECIPE in self.recipes
+                                else next(iter(self.recipes), None)
+                            ),
                             on_change=lambda _: self.recipe_changed(),
                         )
                         .props("outlined dense data-testid=recipe")
