@@ -2,7 +2,8 @@
 
 `context` is `{"knowledge_bases": ["name", ...], "top_k": 4}`. A follow-up question is
 rewritten into a standalone one first when a base asks for it (`retrieval.query_rewrite`)
-and chat gave a rewriter (its LLM); the caller only ever reads bases it can see.
+and chat gave a rewriter (ChatService passes one per turn, backed by the conversation's own
+model); the caller only ever reads bases it can see.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiplayground.rag.service import KnowledgeBaseService
 MAX_BASES = 10
 MAX_TOP_K = 20
 
-ChatRewriter = QuestionRewriter
+ChatRewriter = QuestionRewriter  # (question, history) -> standalone question
 
 
 class KnowledgeRetriever:
