@@ -323,3 +323,44 @@ def test_upload_of_a_model_path_traversal_name(tmp_path: Path) -> None:
     assert safe_relative_path("a\x00b") == "ab"
     assert safe_relative_path("..") == "file"
     assert len(safe_relative_path("x" * 3000)) <= 1024
+
+
+def test_concurrent_versions_of_one_model_get_distinct_numbers(
+    database_url: str, tmp_path: Path, iris_skops: bytes
+) -> None:
+    """Jobs of one search register into one model at the same moment: none may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiplayground.auth.principal import Role
+    from aiplayground.catalog.files import IncomingFile
+    from aiplayground.catalog.schemas import ModelCreate, VersionMetadata
+
+    settings = Settings(
+        home=tmp_path / "home",
+        demo=False,
+        database_url=database_url,
+        server={"ui": False},  # type: ignore[arg-type]
+    )
+    platform = build_platform(settings)
+    platform.start()
+    try:
+        user = platform.auth.ensure_user("racer", Role.MEMBER)
+        caller = platform.auth.authenticate_token(platform.auth.create_token(user.id, "t").token)
+        platform.models.create(caller, ModelCreate(name="raced", format="sklearn"))  # type: ignore[arg-type]
+        paths = []
+        for i in range(8):
+            path = tmp_path / f"model-{i}.skops"
+            path.write_bytes(iris_skops)
+            paths.append(path)
+
+        def add(path: Path) -> int:
+            files = [IncomingFile("model.skops", path)]
+            return platform.models.add_version(caller, "raced", files, VersionMetadata()).version
+
+        with ThreadPoolExecutor(8) as pool:
+            numbers = sorted(pool.map(add, paths))
+        assert numbers == list(range(1, 9))
+        versions = platform.models.get(caller, "raced").versions
+        assert sorted(versions) == list(range(1, 9))
+    finally:
+        platform.close()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aiplayground.auth.principal import Principal, Role
@@ -23,6 +26,8 @@ E = TypeVar("E", Model, Dataset)
 V = TypeVar("V", ModelVersion, DatasetVersion)
 
 MAX_PAGE = 500
+# Attempts at numbering a new version when concurrent uploads race for the same number.
+NUMBERING_TRIES = 8
 
 
 class EntryRegistry(Generic[E, V]):
@@ -176,24 +181,41 @@ class EntryRegistry(Generic[E, V]):
             entry = self.load(s, caller, name, change=True)
         stored = self.store_files(entry, files)
         try:
-            with self.db.session() as s:
-                entry = self.load(s, caller, name, change=True)
-                details = build(s, entry, stored)
-                numbers = self.version_numbers(s, entry)
-                version = self.version_table(
-                    number=(numbers[-1] + 1) if numbers else 1,
-                    files=[f.model_dump() for f in stored],
-                    details=details,
-                    created_by=caller.user_id,
-                    **{self.fk: entry.id},
-                )
-                s.add(version)
-                entry.updated_at = version.created_at = utcnow()
-                s.flush()
-                return entry, version
+            for attempt in range(1, NUMBERING_TRIES + 1):
+                try:
+                    return self._record_version(caller, name, stored, build)
+                except IntegrityError:
+                    # Another upload took the same number at the same moment: number again.
+                    if attempt == NUMBERING_TRIES:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+            raise AssertionError("unreachable")
         except BaseException:
             self.discard(stored)
             raise
+
+    def _record_version(
+        self,
+        caller: Principal,
+        name: str,
+        stored: list[FileEntry],
+        build: Callable[[Session, E, list[FileEntry]], dict[str, Any]],
+    ) -> tuple[E, V]:
+        with self.db.session() as s:
+            entry = self.load(s, caller, name, change=True)
+            details = build(s, entry, stored)
+            numbers = self.version_numbers(s, entry)
+            version = self.version_table(
+                number=(numbers[-1] + 1) if numbers else 1,
+                files=[f.model_dump() for f in stored],
+                details=details,
+                created_by=caller.user_id,
+                **{self.fk: entry.id},
+            )
+            s.add(version)
+            entry.updated_at = version.created_at = utcnow()
+            s.flush()
+            return entry, version
 
     def delete(self, caller: Principal, name: str) -> None:
         """Delete the entry, its versions and every artifact they point at."""
