@@ -440,9 +440,15 @@ def _gguf(items: list[_File], trusted: bool) -> dict[str, Any]:
 
 
 def _huggingface(items: list[_File], trusted: bool) -> dict[str, Any]:
-    configs = sorted((f for f in items if f.base == "config.json"), key=lambda f: f.name.count("/"))
+    def shallowest(name: str) -> list[_File]:
+        return sorted((f for f in items if f.base == name), key=lambda f: f.name.count("/"))
+
+    # A LoRA adapter (peft) has adapter_config.json instead; Chat loads it on a base model.
+    configs = shallowest("config.json") or shallowest("adapter_config.json")
     if not configs:
-        raise _unexpected(ModelFormat.HUGGINGFACE, items, "a folder with config.json")
+        raise _unexpected(
+            ModelFormat.HUGGINGFACE, items, "a folder with config.json (or adapter_config.json)"
+        )
     folder = posixpath.dirname(configs[0].name)
     inside = [f for f in items if not folder or f.name.startswith(folder + "/")]
     config = _read_json(configs[0])
@@ -469,6 +475,8 @@ def _huggingface(items: list[_File], trusted: bool) -> dict[str, Any]:
         "weights": "safetensors" if safe and not unsafe else "pickle",
     }
     if isinstance(config, dict):
+        if configs[0].base == "adapter_config.json":
+            found["adapter"] = str(config.get("peft_type") or "unknown")[:100]
         if isinstance(config.get("model_type"), str):
             found["model_type"] = config["model_type"][:100]
         if isinstance(config.get("architectures"), list):

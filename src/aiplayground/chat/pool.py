@@ -246,9 +246,14 @@ class ProviderPool:
             )
         name, _, version = base_name.partition(":")
         base, base_ver = self.models.resolve(caller, name, version or None)
+        if base_ver is not None and base.format is ModelFormat.GGUF:
+            # transformers loads a GGUF dequantized, as the LoRA recipe trained on it.
+            return self._gguf(caller, base, base_ver)
         if base.format is not ModelFormat.HUGGINGFACE or base_ver is None:
-            raise InvalidInput(f"the base model {name!r} of {info.name!r} is not a huggingface one")
-        return self._folder(caller, base, base_ver)
+            raise InvalidInput(
+                f"the base model {name!r} of {info.name!r} is neither a huggingface nor a gguf one"
+            )
+        return _model_root(self._folder(caller, base, base_ver), base.serving)
 
     def states(self) -> dict[str, str]:
         """Model name -> provider state, for the status dot."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from aiplayground.catalog.schemas import Lineage, ModelCreate, VersionMetadata
+from aiplayground.catalog.schemas import Lineage, ModelCreate, ModelUpdate, VersionMetadata
 from aiplayground.errors import Conflict, NotFound, PlaygroundError, Unavailable
 from aiplayground.training import workspace
 from aiplayground.training.context import (
@@ -433,7 +433,12 @@ class Worker:
             description=claim.description or result.description,
         )
         files = workspace.output_files(root, result)
-        return self._add_version(owner, claim.model, files, meta)
+        version = self._add_version(owner, claim.model, files, meta)
+        if result.serving:
+            # What the result needs to be served (a LoRA adapter's catalog base model).
+            serving = {**models.get(owner, claim.model).serving, **result.serving}
+            models.update(owner, claim.model, ModelUpdate(serving=serving))
+        return version
 
     def _add_version(
         self, owner: Principal, model: str, files: list[IncomingFile], meta: VersionMetadata

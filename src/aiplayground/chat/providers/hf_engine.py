@@ -32,6 +32,11 @@ class Prepared:
     max_new_tokens: int
 
 
+def _gguf(name: Any) -> dict[str, Any]:
+    """transformers' argument that loads a .gguf file of the folder (dequantized)."""
+    return {"gguf_file": str(name)} if name else {}
+
+
 def load(spec: dict[str, Any]) -> HFEngine:
     """Load tokenizer, model and LoRA adapters (merged) from local folders only."""
     torch = require_extra("torch", EXTRA)
@@ -40,11 +45,20 @@ def load(spec: dict[str, Any]) -> HFEngine:
     trusted = bool(spec.get("trusted"))
     base = spec.get("base_path") or spec["path"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(
-        spec.get("tokenizer_path") or base, local_files_only=True, trust_remote_code=trusted
+        spec.get("tokenizer_path") or base,
+        local_files_only=True,
+        trust_remote_code=trusted,
+        **_gguf(spec.get("tokenizer_gguf_file")),
     )
     device = spec.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    gguf = _gguf(spec.get("gguf_file"))
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        base, local_files_only=True, trust_remote_code=trusted, dtype="auto"
+        base,
+        local_files_only=True,
+        trust_remote_code=trusted,
+        # A GGUF is dequantized to fp32; "auto" would look for the dtype in a torch file.
+        dtype=torch.float32 if gguf else "auto",
+        **gguf,
     )
     for adapter in spec.get("adapters") or []:
         peft = require_extra("peft", EXTRA)

@@ -67,7 +67,11 @@ def open_transformers(
     trusted: bool,
     base: Path | None = None,
 ) -> WorkerProvider:
-    """A provider for a model folder, or for an adapter folder on top of `base`."""
+    """A provider for a model folder, or for an adapter folder on top of `base`.
+
+    `base` is a Hugging Face folder, or a .gguf file that transformers loads dequantized
+    (the packaged small LLM, which the LoRA recipe fine-tunes).
+    """
     adapters: list[str] = []
     tokenizer: Path | None = None
     if is_adapter(folder):
@@ -86,10 +90,14 @@ def open_transformers(
         base = folder
     require_torch(bool(adapters))
     threads = worker_threads(settings)
+    base_path, gguf_file = _split_gguf(base)
+    tokenizer_path, tokenizer_gguf = _split_gguf(tokenizer or base)
     spec = {
         "path": str(folder),
-        "base_path": str(base),
-        "tokenizer_path": str(tokenizer or base),
+        "base_path": base_path,
+        "gguf_file": gguf_file,
+        "tokenizer_path": tokenizer_path,
+        "tokenizer_gguf_file": tokenizer_gguf,
         "adapters": adapters,
         "trusted": trusted,
         "device": serving.get("device"),
@@ -106,3 +114,10 @@ def open_transformers(
         max_queue=settings.max_queue_per_model,
     )
     return WorkerProvider(KIND, SUPPORTED, worker)
+
+
+def _split_gguf(path: Path) -> tuple[str, str | None]:
+    """A model's folder and, for a GGUF file, its name (transformers' `gguf_file`)."""
+    if path.is_file():
+        return str(path.parent), path.name
+    return str(path), None

@@ -14,6 +14,7 @@ from aiplayground.training.recipes.base import Recipe
 BUILTIN: dict[str, str] = {
     "tabular": "aiplayground.training.recipes.tabular",
     "mlp": "aiplayground.training.recipes.mlp",
+    "lora": "aiplayground.training.recipes.lora",
 }
 
 

@@ -66,6 +66,10 @@ class RecipeResult(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict, description="Saved with the version (features, classes, ...)."
     )
+    serving: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Serving settings merged into the target model's (a LoRA's base_model).",
+    )
 
 
 @dataclass(frozen=True)
