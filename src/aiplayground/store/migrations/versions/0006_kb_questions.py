@@ -1,6 +1,6 @@
 """rag: saved evaluation questions of knowledge bases
 
-Revision ID: 0008
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-27 23:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import aiplayground.store.tables
 
-revision: str = "0008"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
