@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from aiplayground.catalog.schemas import Lineage, ModelCreate, ModelUpdate, VersionMetadata
 from aiplayground.errors import Conflict, NotFound, PlaygroundError, Unavailable
@@ -49,13 +48,10 @@ if TYPE_CHECKING:
     from optuna.storages import RDBStorage
 
     from aiplayground.app import Platform
-    from aiplayground.auth.principal import Principal
-    from aiplayground.catalog.files import IncomingFile
 
 log = logging.getLogger(__name__)
 
 BUSY_TICK_S = 0.2
-REGISTER_TRIES = 5
 
 
 @dataclass
@@ -433,26 +429,13 @@ class Worker:
             description=claim.description or result.description,
         )
         files = workspace.output_files(root, result)
-        version = self._add_version(owner, claim.model, files, meta)
+        # The catalog numbers again when another trial of a search took the same number.
+        version = self.platform.models.add_version(owner, claim.model, files, meta).version
         if result.serving:
             # What the result needs to be served (a LoRA adapter's catalog base model).
             serving = {**models.get(owner, claim.model).serving, **result.serving}
             models.update(owner, claim.model, ModelUpdate(serving=serving))
         return version
-
-    def _add_version(
-        self, owner: Principal, model: str, files: list[IncomingFile], meta: VersionMetadata
-    ) -> int:
-        """Add the version, numbering it again when another job (a trial of the same search,
-        say) took the same number at the same moment."""
-        for attempt in range(1, REGISTER_TRIES + 1):
-            try:
-                return self.platform.models.add_version(owner, model, files, meta).version
-            except IntegrityError:
-                if attempt == REGISTER_TRIES:
-                    raise
-                time.sleep(random.uniform(0.05, 0.3) * attempt)
-        raise AssertionError("unreachable")
 
     def _note(self, claim: Claim, message: str) -> None:
         """A line from the worker in the job's log."""
