@@ -9,7 +9,7 @@ preprocessing close to a hand-written uproot+awkward loop (see benchmarks/hep.py
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,15 @@ Array = np.ndarray[Any, Any]
 
 @dataclass
 class Chunk:
-    """Feature rows of one chunk and the tree entry each row came from (after cuts)."""
+    """Feature rows of one chunk and the tree entry each row came from (after cuts).
+
+    `carried` holds the flat branches asked for with `carry` (labels, weights), one value
+    per row, with their own dtype: they go along the features without becoming features.
+    """
 
     matrix: Array
     entries: Array
+    carried: dict[str, Array] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,7 +54,7 @@ class _Plan:
     branches: set[str]
 
 
-def plan(pre: Preprocessing, tree: Any) -> _Plan:
+def plan(pre: Preprocessing, tree: Any, carry: Iterable[str] = ()) -> _Plan:
     """Pick each collection's layout for this tree and list the branches to read."""
     keys = set(tree.keys())
     layouts: dict[str, JaggedLayout | FlatLayout] = {}
@@ -70,8 +75,20 @@ def plan(pre: Preprocessing, tree: Any) -> _Plan:
     names = {f.branch for f in pre.features if isinstance(f, BranchFeature)}
     for cut in pre.cuts:
         names |= parse(cut).names
+    names |= set(carry)
     check_branches(tree, names)
     return _Plan(layouts, branches | names)
+
+
+def _carried(ak: Any, arrays: Any, carry: Sequence[str], keep: Array | None) -> dict[str, Array]:
+    out: dict[str, Array] = {}
+    for name in carry:
+        values = arrays[name]
+        if values.ndim != 1:
+            raise InvalidInput(f"branch {name!r} is jagged: it cannot give one value per event")
+        column = np.asarray(ak.to_numpy(values))
+        out[name] = column if keep is None else column[keep]
+    return out
 
 
 def _layout_branches(layout: JaggedLayout | FlatLayout) -> set[str]:
@@ -86,11 +103,18 @@ def iter_features(
     *,
     step_size: str | int = DEFAULT_STEP,
     scale: bool = True,
+    carry: Sequence[str] = (),
 ) -> Iterator[Chunk]:
-    """Feature rows of a ROOT file, one chunk at a time (memory bounded by `step_size`)."""
+    """Feature rows of a ROOT file, one chunk at a time (memory bounded by `step_size`).
+
+    `carry` names flat branches to hand back per kept row in `Chunk.carried` (a label
+    branch for training, say), read in the same pass as the features.
+    """
+    import awkward as ak
+
     with open_root(source) as root:
         tree = get_tree(root, pre.tree)
-        resolved = plan(pre, tree)
+        resolved = plan(pre, tree, carry)
         wanted = resolved.branches
         chunks = tree.iterate(
             filter_name=lambda name: name in wanted,
@@ -105,7 +129,7 @@ def iter_features(
                 entries = entries[keep]
             if scale and pre.scaler is not None:
                 matrix = apply_scaler(pre.scaler, matrix)
-            yield Chunk(matrix, entries)
+            yield Chunk(matrix, entries, _carried(ak, arrays, carry, keep))
 
 
 def features(

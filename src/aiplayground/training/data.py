@@ -1,16 +1,26 @@
-"""Dataset loaders for recipes: one function per dataset format, all returning a table.
+"""Dataset loaders for recipes: one function per table format, plus ROOT.
 
-The HEP work plugs ROOT in here: a `load_root(files, **options)` that applies the saved
-preprocessing and returns the same kind of table, registered under "root".
+CSV and Parquet load as a table (`TABLE_LOADERS`). ROOT files are not tables: `load_root`
+runs them through a HEP `Preprocessing` chunk by chunk (`uproot` iteration, so memory for
+the raw, jagged events is bounded by the chunk size) and hands the recipes a fixed-width
+float32 feature matrix, the labels, and the preprocessing that the model version stores,
+so that inference on a ROOT file applies the same steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aiplayground.training.recipes.base import JobError
+import numpy as np
+from pydantic import Field, PlainSerializer
+
+from aiplayground.errors import PlaygroundError
+from aiplayground.hep.preprocessing import BranchFeature, Preprocessing
+from aiplayground.training.recipes.base import JobError, SafeText
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,6 +29,55 @@ TableLoader = Callable[[list[Path]], "pd.DataFrame"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+ROOT_SUFFIXES = (".root",)
+Label = int | SafeText
+
+# Parameters every recipe that takes ROOT datasets offers (the same words in every form).
+TreeParam = Annotated[
+    SafeText | None,
+    Field(
+        description="ROOT datasets: the TTree or RNTuple to read (empty: the one named in "
+        "the preprocessing, else the first tree of the first file)."
+    ),
+]
+
+
+def _as_given(pre: Preprocessing) -> dict[str, Any]:
+    # Only what the user set: a job's stored parameters are validated again in the job, and
+    # a `tree` left out must stay left out there (the file's first tree is then used).
+    given: dict[str, Any] = pre.model_dump(mode="json", exclude_unset=True)
+    return given
+
+
+PreprocessingParam = Annotated[
+    Preprocessing | None,
+    PlainSerializer(_as_given, when_used="unless-none"),
+    Field(
+        description="ROOT datasets: the HEP preprocessing (cuts, collections, pad/aggregate/"
+        "mass features, derived pt/eta/phi/mass) that turns events into feature rows; it is "
+        "saved with the model so inference on ROOT files applies it again. Empty: every flat "
+        "numeric branch (or the branches listed in `features`); jagged branches need one."
+    ),
+]
+LabelByFileParam = Annotated[
+    dict[SafeText, Label] | None,
+    Field(
+        max_length=1000,
+        description="ROOT datasets: one class per file instead of a target branch, as "
+        '{"file name in the dataset": label}, e.g. signal 1 and background 0. Files not '
+        "listed are not used.",
+    ),
+]
+ChunkParam = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=4096,
+        description="ROOT datasets: megabytes of branch data read per chunk; bounds the "
+        "memory for raw events whatever the file size.",
+    ),
+]
+DEFAULT_CHUNK_MB = 50.0
 
 
 def _matching(files: list[Path], suffixes: tuple[str, ...], what: str) -> list[Path]:
@@ -139,3 +198,258 @@ def split_rows(
         positions, test_size=validation_fraction, random_state=seed, stratify=strata
     )
     return np.sort(train), np.sort(valid)
+
+
+# ROOT ---------------------------------------------------------------------------------------
+
+
+def check_label_source(
+    target: str | None,
+    label_by_file: dict[str, Label] | None,
+    features: list[str] | None,
+    preprocessing: Preprocessing | None,
+) -> None:
+    """Exactly one label source, and features from one place (a ValueError for a 422)."""
+    if target is None and not label_by_file:
+        raise ValueError("give a `target` (a column or branch) or `label_by_file`")
+    if target is not None and label_by_file:
+        raise ValueError("give either `target` or `label_by_file`, not both")
+    if features and preprocessing is not None:
+        raise ValueError("give either `features` or a `preprocessing`, not both")
+
+
+def refuse_root_options(fmt: str, *, tree: str | None, preprocessing: Any, labels: Any) -> None:
+    """ROOT-only parameters on a table dataset are a mistake worth saying, not ignoring."""
+    given = [
+        name
+        for name, value in (
+            ("tree", tree),
+            ("preprocessing", preprocessing),
+            ("label_by_file", labels),
+        )
+        if value
+    ]
+    if given:
+        raise JobError(f"{', '.join(given)} only apply to ROOT datasets; this one is {fmt}")
+
+
+@dataclass
+class RootData:
+    """A ROOT dataset as training data: float32 feature rows, one label per row."""
+
+    x: np.ndarray[Any, Any]
+    y: np.ndarray[Any, Any]
+    preprocessing: Preprocessing
+    events: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The matrix columns, in order."""
+        return self.preprocessing.feature_names()
+
+    def details(self) -> dict[str, Any]:
+        """What the model version keeps so that `predict-root` applies the same steps."""
+        return {
+            "preprocessing": self.preprocessing.model_dump(mode="json"),
+            "feature_names": self.feature_names,
+            "events": self.events,
+        }
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A platform error from the HEP readers (bad file, tree, branch) as the job's error."""
+    try:
+        yield
+    except PlaygroundError as exc:
+        message = exc.message
+        raise JobError(message if path.name in message else f"{path.name}: {message}") from exc
+
+
+def load_root(
+    files: list[Path],
+    *,
+    tree: str | None = None,
+    preprocessing: Preprocessing | None = None,
+    target: str | None = None,
+    label_by_file: dict[str, Label] | None = None,
+    features: list[str] | None = None,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
+    log: Callable[[str], None] = print,
+) -> RootData:
+    """The dataset's events through the preprocessing, read in chunks of `chunk_mb`.
+
+    Labels come from the flat branch `target` (read in the same pass) or from
+    `label_by_file`. The raw arrays are never all in memory; the feature matrix is: it
+    is preallocated once as float32 (entries x features), so its size is known up front.
+    """
+    chosen = _labelled_files(files, label_by_file)
+    first = chosen[0][0]
+    unused = [p.name for p in files if p not in {path for path, _ in chosen}]
+    if label_by_file and unused:
+        log(f"not in label_by_file, so not used: {_few(unused)}")
+    name = tree or (
+        preprocessing.tree
+        if preprocessing is not None and "tree" in preprocessing.model_fields_set
+        else _first_tree(first)
+    )
+    pre = _resolve_preprocessing(chosen, name, preprocessing, target, features, log)
+    entries = {path: _check_tree(path, name, target) for path, _ in chosen}
+    total = sum(entries.values())
+    width = len(pre.feature_names())
+    matrix = np.empty((total, width), dtype=np.float32)
+    labels: list[np.ndarray[Any, Any]] = []
+    rows = 0
+    events: dict[str, int] = {}
+    step = f"{chunk_mb:g} MB"
+    from aiplayground.hep.transform import iter_features
+
+    for path, label in chosen:
+        start = rows
+        carry = [target] if target else []
+        with _reading(path):
+            for chunk in iter_features(pre, path, step_size=step, carry=carry):
+                n = chunk.matrix.shape[0]
+                matrix[rows : rows + n] = chunk.matrix
+                rows += n
+                if target:
+                    labels.append(chunk.carried[target])
+                else:
+                    labels.append(np.full(n, label))
+        events[path.name] = rows - start
+        log(f"{path.name}: {rows - start} of {entries[path]} events kept")
+    if rows == 0:
+        raise JobError("no events passed the preprocessing's cuts: nothing to train on")
+    y = _label_array(labels)
+    log(f"{rows} events x {width} features from {len(chosen)} ROOT file(s), tree {name!r}")
+    return RootData(matrix[:rows], y, pre, events)
+
+
+def _labelled_files(
+    files: list[Path], label_by_file: dict[str, Label] | None
+) -> list[tuple[Path, Label | None]]:
+    """The ROOT files to read, each with its label when labels come per file."""
+    roots = _matching(files, ROOT_SUFFIXES, "ROOT")
+    if not label_by_file:
+        return [(path, None) for path in roots]
+    chosen: list[tuple[Path, Label | None]] = []
+    for key, label in label_by_file.items():
+        found = [p for p in roots if p.as_posix() == key or p.as_posix().endswith("/" + key)]
+        if not found:
+            names = ", ".join(p.name for p in roots)
+            raise JobError(
+                f"label_by_file names {key!r}, which is not a ROOT file of the dataset "
+                f"(its files: {names})"
+            )
+        if len(found) > 1:
+            raise JobError(f"label_by_file: {key!r} matches several files; give its folder too")
+        chosen.append((found[0], label))
+    if len({str(label) for _, label in chosen}) < 2:
+        raise JobError("label_by_file gives a single class; a classifier needs two or more")
+    return chosen
+
+
+def _first_tree(path: Path) -> str:
+    from aiplayground.hep.reader import open_root, tree_names
+
+    with _reading(path), open_root(path) as root:
+        names = tree_names(root)
+    if not names:
+        raise JobError(f"{path.name} has no TTree or RNTuple")
+    return names[0]
+
+
+def _check_tree(path: Path, name: str, target: str | None) -> int:
+    """The tree's entry count, after checking it exists and that the target is usable."""
+    from aiplayground.hep.reader import branch_kind, check_branches, get_tree, open_root
+
+    with _reading(path), open_root(path) as root:
+        tree = get_tree(root, name)
+        if target:
+            check_branches(tree, {target})
+            kind, jagged, numeric = branch_kind(tree, target)
+            if jagged or not numeric:
+                raise JobError(
+                    f"the target branch {target!r} is {kind}; it must hold one number per event"
+                )
+        return int(tree.num_entries)
+
+
+def _resolve_preprocessing(
+    chosen: list[tuple[Path, Label | None]],
+    tree: str,
+    given: Preprocessing | None,
+    target: str | None,
+    features: list[str] | None,
+    log: Callable[[str], None],
+) -> Preprocessing:
+    """The given preprocessing on `tree`, or one of flat numeric branches (all, or `features`)."""
+    if given is not None:
+        branches = {f.branch for f in given.features if isinstance(f, BranchFeature)}
+        if target in branches:
+            raise JobError(f"the target {target!r} cannot also be a feature")
+        return given.model_copy(update={"tree": tree})
+    flat, jagged, seen = _flat_numeric(chosen, tree)
+    if features:
+        if target in features:
+            raise JobError(f"the target {target!r} cannot also be a feature")
+        for name in features:
+            lacking = [file for file, branches in seen.items() if name not in branches]
+            if lacking:
+                raise JobError(
+                    f"{lacking[0]}: tree {tree!r} has no branch {name!r}; "
+                    f"flat numeric branches of every file: {_few(flat)}"
+                )
+            if name in jagged:
+                raise JobError(
+                    f"feature {name!r} is a jagged branch: a preprocessing with pad or "
+                    "aggregate features turns it into columns"
+                )
+            if name not in flat:
+                raise JobError(f"feature {name!r} is not a numeric branch")
+        names = list(features)
+    else:
+        names = [b for b in flat if b != target]
+        if jagged:
+            log(
+                f"jagged branches left out ({_few(jagged)}): a preprocessing with pad or "
+                "aggregate features turns them into columns"
+            )
+    if not names:
+        raise JobError(
+            "the files share no flat numeric branch to use as a feature; give a preprocessing"
+        )
+    return Preprocessing(tree=tree, features=[BranchFeature(branch=b) for b in names])
+
+
+def _flat_numeric(
+    chosen: list[tuple[Path, Label | None]], tree: str
+) -> tuple[list[str], set[str], dict[str, set[str]]]:
+    """Flat numeric branches of every file (first file's order), jagged ones, and each
+    file's branch names."""
+    from aiplayground.hep.reader import branch_kind, get_tree, open_root
+
+    common: list[str] | None = None
+    jagged: set[str] = set()
+    seen: dict[str, set[str]] = {}
+    for path, _ in chosen:
+        with _reading(path), open_root(path) as root:
+            handle = get_tree(root, tree)
+            kinds = {b: branch_kind(handle, b) for b in handle.keys()}  # noqa: SIM118
+        flat = [b for b, (_, is_jagged, numeric) in kinds.items() if numeric and not is_jagged]
+        jagged |= {b for b, (_, is_jagged, numeric) in kinds.items() if numeric and is_jagged}
+        common = flat if common is None else [b for b in common if b in set(flat)]
+        seen[path.name] = set(kinds)
+    return common or [], jagged, seen
+
+
+def _few(names: Any) -> str:
+    shown = sorted(names) if isinstance(names, set) else list(names)
+    return ", ".join(shown[:20]) + (", ..." if len(shown) > 20 else "")
+
+
+def _label_array(parts: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """One label array: numbers stay numbers; any text label makes every label text."""
+    if any(p.dtype.kind in "OUS" for p in parts):
+        return np.concatenate([p.astype(str) for p in parts])
+    return np.concatenate(parts)

@@ -4,6 +4,11 @@ Runs as one process or under torchrun (gloo on CPU, NCCL on GPUs). Features are
 standardized on the training part; every epoch ends with a checkpoint, and a retried job
 resumes from the last one. The result is an ONNX graph (scaling, layers, softmax and
 argmax; outputs `predict` and `predict_proba`) that runs no code when loaded.
+
+Takes CSV, Parquet or ROOT datasets. ROOT files go through a HEP preprocessing chunk by
+chunk (labels from a branch or one per file); the float32 feature matrix is then held in
+memory so every epoch shuffles over all events, and the model version keeps the
+preprocessing, so it predicts on ROOT files straight away.
 """
 
 from __future__ import annotations
@@ -12,11 +17,23 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, TensorSpec
 from aiplayground.training.context import JobContext
-from aiplayground.training.data import load_table, select_columns, split_rows
+from aiplayground.training.data import (
+    DEFAULT_CHUNK_MB,
+    ChunkParam,
+    LabelByFileParam,
+    PreprocessingParam,
+    TreeParam,
+    check_label_source,
+    load_root,
+    load_table,
+    refuse_root_options,
+    select_columns,
+    split_rows,
+)
 from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
@@ -33,10 +50,18 @@ ONNX_OPSET = 17
 class MlpParams(RecipeParams):
     """Parameters of the MLP recipe."""
 
-    target: SafeText = Field(description="Column with the class labels.")
-    features: list[SafeText] | None = Field(
-        None, max_length=10_000, description="Feature columns (empty: every numeric column)."
+    target: SafeText | None = Field(
+        None, description="Column (or ROOT branch) with the class labels, unless label_by_file."
     )
+    features: list[SafeText] | None = Field(
+        None,
+        max_length=10_000,
+        description="Feature columns or flat ROOT branches (empty: every numeric one).",
+    )
+    tree: TreeParam = None
+    preprocessing: PreprocessingParam = None
+    label_by_file: LabelByFileParam = None
+    chunk_mb: ChunkParam = DEFAULT_CHUNK_MB
     hidden_layers: list[int] = Field(
         default_factory=lambda: [64, 64], max_length=8, description="Width of each hidden layer."
     )
@@ -46,6 +71,11 @@ class MlpParams(RecipeParams):
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty.")
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5, description="Rows held out.")
     seed: int = Field(0, ge=0, description="Seed of the split, initialization and shuffling.")
+
+    @model_validator(mode="after")
+    def _labels(self) -> MlpParams:
+        check_label_source(self.target, self.label_by_file, self.features, self.preprocessing)
+        return self
 
 
 def model_format(params: MlpParams) -> ModelFormat:
@@ -86,14 +116,13 @@ def _train(ctx: JobContext, p: MlpParams, device: Any, distributed: bool) -> Rec
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
     assert ctx.spec.dataset is not None
-    table = load_table(ctx.spec.dataset.format, ctx.data_files())
-    x, y, features = select_columns(table, p.target, p.features)
+    raw, y, features, extra = _load(ctx, p, ctx.spec.dataset.format)
     labels = np.array([str(v) for v in y])
     classes = sorted(set(labels.tolist()))
     if len(classes) < 2:
-        raise JobError(f"the target {p.target!r} has a single class")
+        raise JobError(f"the labels have a single class ({classes[0]!r}); a classifier needs two")
     train, valid = split_rows(labels, p.validation_fraction, p.seed, stratify=True)
-    xs = np.nan_to_num(x.to_numpy(dtype=np.float32))
+    xs = np.nan_to_num(raw)
     mean = xs[train].mean(axis=0)
     std = xs[train].std(axis=0)
     std[std == 0] = 1.0
@@ -172,15 +201,50 @@ def _train(ctx: JobContext, p: MlpParams, device: Any, distributed: bool) -> Rec
             ],
         ),
         example={"instances": xs[valid][:2].tolist()},
-        description=f"MLP {p.hidden_layers} classifier of {p.target!r} on {len(features)} features",
+        description=f"MLP {p.hidden_layers} classifier of {_what(p)} on {len(features)} features",
         details={
             "features": features,
             "target": p.target,
             "classes": classes,
             "processes": ctx.world_size,
             "epochs": p.epochs,
+            **extra,
         },
     )
+
+
+def _load(ctx: JobContext, p: MlpParams, fmt: str) -> tuple[Any, Any, list[str], dict[str, Any]]:
+    """float32 features, labels, feature names, and what the version keeps besides.
+
+    A ROOT dataset is read through its preprocessing chunk by chunk, but the feature matrix
+    is then held in memory like a table's (float32, events x features): each epoch is
+    shuffled over all events, which signal and background files need to mix.
+    """
+    if fmt == "root":
+        data = load_root(
+            ctx.data_files(),
+            tree=p.tree,
+            preprocessing=p.preprocessing,
+            target=p.target,
+            label_by_file=p.label_by_file,
+            features=p.features,
+            chunk_mb=p.chunk_mb,
+            log=ctx.log,
+        )
+        return data.x, data.y, data.feature_names, data.details()
+    refuse_root_options(fmt, tree=p.tree, preprocessing=p.preprocessing, labels=p.label_by_file)
+    if p.target is None:
+        raise JobError("give the `target` column with the class labels")
+    table = load_table(fmt, ctx.data_files())
+    x, y, features = select_columns(table, p.target, p.features)
+    return x.to_numpy(dtype=np.float32), y, features, {}
+
+
+def _what(p: MlpParams) -> str:
+    """What the model predicts, for its description."""
+    if p.label_by_file:
+        return "the file label (" + ", ".join(sorted(map(str, p.label_by_file))) + ")"
+    return repr(p.target)
 
 
 def _network(inputs: int, hidden: list[int], outputs: int) -> Any:
@@ -275,6 +339,6 @@ RECIPE = Recipe(
     params=MlpParams,
     run=run,
     model_format=model_format,
-    dataset_formats=("csv", "parquet"),
+    dataset_formats=("csv", "parquet", "root"),
     distributed=True,
 )

@@ -1,8 +1,15 @@
 """Tabular classification or regression with scikit-learn, XGBoost or LightGBM.
 
-Reads a CSV or Parquet dataset, holds out a validation part (reproducible from the seed),
-fits, reports validation metrics (per boosting round for XGBoost and LightGBM) and saves
-the model in a format that runs no code when loaded: skops, XGBoost JSON, LightGBM text.
+Reads a CSV, Parquet or ROOT dataset, holds out a validation part (reproducible from the
+seed), fits, reports validation metrics (per boosting round for XGBoost and LightGBM) and
+saves the model in a format that runs no code when loaded: skops, XGBoost JSON, LightGBM
+text.
+
+ROOT datasets go through a HEP preprocessing (given, or every flat numeric branch),
+read chunk by chunk so the raw events never all sit in memory; these libraries fit on an
+in-memory matrix, so the float32 feature matrix (events x features) is accumulated. Labels
+come from a `target` branch or from `label_by_file` (signal and background files); the
+model version keeps the preprocessing, so it predicts on ROOT files straight away.
 """
 
 from __future__ import annotations
@@ -10,11 +17,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, TensorSpec
 from aiplayground.training.context import JobContext
-from aiplayground.training.data import load_table, select_columns, split_rows
+from aiplayground.training.data import (
+    DEFAULT_CHUNK_MB,
+    ChunkParam,
+    LabelByFileParam,
+    PreprocessingParam,
+    TreeParam,
+    check_label_source,
+    load_root,
+    load_table,
+    refuse_root_options,
+    select_columns,
+    split_rows,
+)
 from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
@@ -29,10 +48,18 @@ MAX_CLASSES_FOR_AUTO = 20
 class TabularParams(RecipeParams):
     """Parameters of the tabular recipe."""
 
-    target: SafeText = Field(description="Column to predict.")
-    features: list[SafeText] | None = Field(
-        None, max_length=10_000, description="Feature columns (empty: every numeric column)."
+    target: SafeText | None = Field(
+        None, description="Column (or ROOT branch) to predict; required unless label_by_file."
     )
+    features: list[SafeText] | None = Field(
+        None,
+        max_length=10_000,
+        description="Feature columns or flat ROOT branches (empty: every numeric one).",
+    )
+    tree: TreeParam = None
+    preprocessing: PreprocessingParam = None
+    label_by_file: LabelByFileParam = None
+    chunk_mb: ChunkParam = DEFAULT_CHUNK_MB
     library: Literal["sklearn", "xgboost", "lightgbm"] = Field(
         "sklearn", description="Library that fits the model."
     )
@@ -54,6 +81,13 @@ class TabularParams(RecipeParams):
     )
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5, description="Rows held out.")
     seed: int = Field(0, ge=0, description="Seed of the split and of the estimator.")
+
+    @model_validator(mode="after")
+    def _labels(self) -> TabularParams:
+        check_label_source(self.target, self.label_by_file, self.features, self.preprocessing)
+        if self.label_by_file and self.task == "regression":
+            raise ValueError("label_by_file gives classes: the task cannot be regression")
+        return self
 
 
 def model_format(params: TabularParams) -> ModelFormat:
@@ -82,24 +116,24 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
     """Fit, measure on the validation part, save."""
     if ctx.spec.dataset is None:
         raise JobError("the tabular recipe needs a dataset")
-    table = load_table(ctx.spec.dataset.format, ctx.data_files())
-    x, y, features = select_columns(table, params.target, params.features)
-    task = resolve_task(y, params.task)
+    xs, ys, features, extra = _load(ctx, params, ctx.spec.dataset.format)
+    task = resolve_task(ys, params.task)
     classification = task == "classification"
-    if not classification and not np.issubdtype(np.asarray(y).dtype, np.number):
+    if not classification and not np.issubdtype(ys.dtype, np.number):
         raise JobError(f"regression needs a numeric target; {params.target!r} is not")
+    classes = sorted({str(v) for v in ys}, key=_natural) if classification else []
+    if classification and len(classes) < 2:
+        raise JobError(f"the labels have a single class ({classes[0]!r}); a classifier needs two")
     try:
         train, valid = split_rows(
-            np.asarray(y), params.validation_fraction, params.seed, stratify=classification
+            ys, params.validation_fraction, params.seed, stratify=classification
         )
     except ValueError as exc:
         raise JobError(f"cannot split the dataset: {exc}") from exc
     ctx.log(
-        f"{len(x)} rows, {len(features)} features, task {task}: "
+        f"{len(xs)} rows, {len(features)} features, task {task}: "
         f"{len(train)} for training, {len(valid)} for validation"
     )
-    xs, ys = x.to_numpy(), np.asarray(y)
-    classes = sorted({str(v) for v in ys}, key=_natural) if classification else []
     fit = {"sklearn": _fit_sklearn, "xgboost": _fit_xgboost, "lightgbm": _fit_lightgbm}
     files, predicted, proba = fit[params.library](
         ctx, params, xs[train], ys[train], xs[valid], ys[valid], classes
@@ -117,15 +151,49 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
             inputs=[TensorSpec(name="input-0", datatype=dtype, shape=[-1, len(features)])]
         ),
         example={"instances": xs[valid][:2].tolist()},
-        description=f"{params.library} {task} of {params.target!r} on {len(features)} features",
+        description=f"{params.library} {task} of {_what(params)} on {len(features)} features",
         details={
             "features": features,
             "target": params.target,
             "task": task,
             "classes": classes,
             "rows": {"train": len(train), "validation": len(valid)},
+            **extra,
         },
     )
+
+
+def _load(
+    ctx: JobContext, params: TabularParams, fmt: str
+) -> tuple[Any, Any, list[str], dict[str, Any]]:
+    """Features, labels, feature names and what the version keeps besides (ROOT: the steps)."""
+    if fmt == "root":
+        data = load_root(
+            ctx.data_files(),
+            tree=params.tree,
+            preprocessing=params.preprocessing,
+            target=params.target,
+            label_by_file=params.label_by_file,
+            features=params.features,
+            chunk_mb=params.chunk_mb,
+            log=ctx.log,
+        )
+        return data.x, data.y, data.feature_names, data.details()
+    refuse_root_options(
+        fmt, tree=params.tree, preprocessing=params.preprocessing, labels=params.label_by_file
+    )
+    if params.target is None:
+        raise JobError("give the `target` column to predict")
+    table = load_table(fmt, ctx.data_files())
+    x, y, features = select_columns(table, params.target, params.features)
+    return x.to_numpy(), np.asarray(y), features, {}
+
+
+def _what(params: TabularParams) -> str:
+    """What the model predicts, for its description."""
+    if params.label_by_file:
+        return "the file label (" + ", ".join(sorted(map(str, params.label_by_file))) + ")"
+    return repr(params.target)
 
 
 def _natural(label: str) -> tuple[int, float | str]:
@@ -353,5 +421,5 @@ RECIPE = Recipe(
     params=TabularParams,
     run=run,
     model_format=model_format,
-    dataset_formats=("csv", "parquet"),
+    dataset_formats=("csv", "parquet", "root"),
 )
