@@ -83,7 +83,7 @@ async def predict_root(
     from starlette.concurrency import run_in_threadpool
 
     from aiplayground.hep.transform import iter_features
-    from aiplayground.inference.tensor import InferRequest, Tensor
+    from aiplayground.inference.tensor import DTYPES, InferRequest, Tensor
 
     info, found = platform.models.resolve(caller, model_name, version)
     if found is None:
@@ -91,14 +91,17 @@ async def predict_root(
     pre = stored_preprocessing(found.params, info.name)
     if tree:
         pre = pre.model_copy(update={"tree": tree})
+    # The feature rows in the datatype the version's signature asks (FP32 for ONNX, XGBoost).
+    inputs = found.signature.inputs if found.signature else []
+    datatype = inputs[0].datatype if len(inputs) == 1 and inputs[0].datatype in DTYPES else "FP64"
     # Reading and feature building block: they run in a thread, one chunk at a time.
     chunks = iter_features(pre, root_path, step_size=step_size)
     entries: list[np.ndarray[Any, Any]] = []
     outputs: list[np.ndarray[Any, Any]] = []
     while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
         for start in range(0, chunk.matrix.shape[0], INFER_ROWS):
-            rows = chunk.matrix[start : start + INFER_ROWS]
-            request = InferRequest(inputs=[Tensor("input-0", "FP64", rows)])
+            rows = chunk.matrix[start : start + INFER_ROWS].astype(DTYPES[datatype])
+            request = InferRequest(inputs=[Tensor("input-0", datatype, rows)])
             response = await platform.inference.infer(caller, info.name, found.version, request)
             outputs.append(np.asarray(response.outputs[0].data).reshape(rows.shape[0], -1))
         entries.append(chunk.entries)
