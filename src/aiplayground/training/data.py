@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aiplayground.errors import PlaygroundError
 from aiplayground.hep.preprocessing import BranchFeature, Preprocessing
@@ -204,18 +205,29 @@ def split_rows(
 
 
 def check_label_source(
+    model: str,
     target: str | None,
     label_by_file: dict[str, Label] | None,
     features: list[str] | None,
     preprocessing: Preprocessing | None,
 ) -> None:
-    """Exactly one label source, and features from one place (a ValueError for a 422)."""
+    """Exactly one label source, and features from one place (a 422 naming the field)."""
     if target is None and not label_by_file:
-        raise ValueError("give a `target` (a column or branch) or `label_by_file`")
+        refuse_field(model, "target", "give a `target` (a column or branch) or `label_by_file`")
     if target is not None and label_by_file:
-        raise ValueError("give either `target` or `label_by_file`, not both")
+        refuse_field(model, "label_by_file", "give either `target` or `label_by_file`, not both")
     if features and preprocessing is not None:
-        raise ValueError("give either `features` or a `preprocessing`, not both")
+        refuse_field(model, "preprocessing", "give `features` or a `preprocessing`, not both")
+
+
+def refuse_field(model: str, field: str, message: str) -> None:
+    """A validation error at `field`, raised from a model validator of `model`."""
+    # A model validator's own ValueError has no location; this one names the field, so the
+    # API and the form put the message where it belongs.
+    error = PydanticCustomError("value_error", message)
+    raise ValidationError.from_exception_data(
+        model, [InitErrorDetails(type=error, loc=(field,), input=None)]
+    )
 
 
 def refuse_root_options(fmt: str, *, tree: str | None, preprocessing: Any, labels: Any) -> None:

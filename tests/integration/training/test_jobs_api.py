@@ -102,8 +102,9 @@ def test_recipes_are_listed_with_their_schemas(client: TestClient, alice_token: 
     by_name = {r["name"]: r for r in recipes["items"]}
     assert {"tabular", "mlp", "steps"} <= set(by_name)
     tabular = by_name["tabular"]
-    assert tabular["dataset_formats"] == ["csv", "parquet"]
-    assert "target" in tabular["params_schema"]["required"]
+    assert tabular["dataset_formats"] == ["csv", "parquet", "root"]
+    # Optional in the schema (ROOT datasets may label by file); required by a validator.
+    assert "label_by_file" in tabular["params_schema"]["properties"]
     assert by_name["mlp"]["distributed"] is True
 
 

@@ -168,13 +168,14 @@ def test_bad_inputs_are_refused_or_fail_with_the_reason(
 
     both = post(target="NJet", label_by_file=PER_FILE, preprocessing=pre)
     assert both.status_code == 422
+    assert both.json()["error"]["details"]["field"] == "params.label_by_file"
     assert "not both" in both.json()["error"]["message"]
     assert post(preprocessing=pre).status_code == 422  # no label source at all
     bad_pre = post(label_by_file=PER_FILE, preprocessing={"features": []})
     assert bad_pre.status_code == 422
     assert bad_pre.json()["error"]["details"]["field"].startswith("params.preprocessing")
     regression = post(label_by_file=PER_FILE, preprocessing=pre, task="regression")
-    assert regression.status_code == 422
+    assert regression.json()["error"]["details"]["field"] == "params.task"
 
     reasons = {
         "not in the dataset": {

@@ -190,11 +190,12 @@ def test_an_rntuple_is_the_default_tree(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("params", [TabularParams, MlpParams])
 def test_parameters_name_one_label_source(params: type[TabularParams | MlpParams]) -> None:
-    with pytest.raises(ValidationError, match="give a `target`"):
+    with pytest.raises(ValidationError, match="give a `target`") as info:
         params.model_validate({})
+    assert info.value.errors()[0]["loc"] == ("target",)  # the form shows it under the field
     with pytest.raises(ValidationError, match="not both"):
         params.model_validate({"target": "y", "label_by_file": PER_FILE})
-    with pytest.raises(ValidationError, match="`features` or a `preprocessing`"):
+    with pytest.raises(ValidationError, match="`features` or a `preprocessing`, not both"):
         params.model_validate(
             {
                 "target": "y",

@@ -74,7 +74,9 @@ class MlpParams(RecipeParams):
 
     @model_validator(mode="after")
     def _labels(self) -> MlpParams:
-        check_label_source(self.target, self.label_by_file, self.features, self.preprocessing)
+        check_label_source(
+            "MlpParams", self.target, self.label_by_file, self.features, self.preprocessing
+        )
         return self
 
 

@@ -30,6 +30,7 @@ from aiplayground.training.data import (
     check_label_source,
     load_root,
     load_table,
+    refuse_field,
     refuse_root_options,
     select_columns,
     split_rows,
@@ -84,9 +85,13 @@ class TabularParams(RecipeParams):
 
     @model_validator(mode="after")
     def _labels(self) -> TabularParams:
-        check_label_source(self.target, self.label_by_file, self.features, self.preprocessing)
+        check_label_source(
+            "TabularParams", self.target, self.label_by_file, self.features, self.preprocessing
+        )
         if self.label_by_file and self.task == "regression":
-            raise ValueError("label_by_file gives classes: the task cannot be regression")
+            refuse_field(
+                "TabularParams", "task", "label_by_file gives classes, not a regression target"
+            )
         return self
 
 
