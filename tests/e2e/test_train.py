@@ -100,9 +100,9 @@ def test_submit_a_tabular_job_and_watch_it_succeed(
     # No target: the service's 422 lands under the field it names.
     page.get_by_test_id("submit-job").click()
     target = field(page, "param-target")
-    expect(target).to_contain_text("at least 1 character")
+    expect(target).to_contain_text("give a `target`")
     target.locator("input").fill("species")
-    expect(target).not_to_contain_text("at least 1 character")
+    expect(target).not_to_contain_text("give a `target`")
     page.get_by_test_id("submit-job").click()
 
     page.wait_for_url(re.compile(r"/train/jobs/[^/]+$"))
