@@ -21,6 +21,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aiplayground.errors import PlaygroundError
 from aiplayground.hep.preprocessing import BranchFeature, Preprocessing
+from aiplayground.hep.transform import iter_features
 from aiplayground.training.recipes.base import JobError, SafeText
 
 if TYPE_CHECKING:
@@ -314,8 +315,6 @@ def load_root(
     rows = 0
     events: dict[str, int] = {}
     step = f"{chunk_mb:g} MB"
-    from aiplayground.hep.transform import iter_features
-
     for path, label in chosen:
         start = rows
         carry = [target] if target else []
