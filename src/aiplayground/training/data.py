@@ -13,19 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import numpy as np
-from pydantic import Field, PlainSerializer, ValidationError
+from pydantic import Field, PlainSerializer, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aiplayground.errors import PlaygroundError
 from aiplayground.hep.preprocessing import BranchFeature, Preprocessing
 from aiplayground.hep.transform import iter_features
-from aiplayground.training.recipes.base import JobError, SafeText
+from aiplayground.training.recipes.base import JobError, RecipeParams, SafeText
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from aiplayground.training.context import JobContext
 
 TableLoader = Callable[[list[Path]], "pd.DataFrame"]
 
@@ -464,3 +466,72 @@ def _label_array(parts: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
     if any(p.dtype.kind in "OUS" for p in parts):
         return np.concatenate([p.astype(str) for p in parts])
     return np.concatenate(parts)
+
+
+# What the table-and-ROOT recipes share ---------------------------------------------------
+
+
+class DataParams(RecipeParams):
+    """The data part of a recipe's parameters: columns of a table, or a ROOT tree's events
+    through a preprocessing, with labels from a column/branch or one per file."""
+
+    target: SafeText | None = Field(
+        None, description="Column (or ROOT branch) to predict; required unless label_by_file."
+    )
+    features: list[SafeText] | None = Field(
+        None,
+        max_length=10_000,
+        description="Feature columns or flat ROOT branches (empty: every numeric one).",
+    )
+    tree: TreeParam = None
+    preprocessing: PreprocessingParam = None
+    label_by_file: LabelByFileParam = None
+    chunk_mb: ChunkParam = DEFAULT_CHUNK_MB
+
+    @model_validator(mode="after")
+    def _label_source(self) -> Self:
+        check_label_source(
+            type(self).__name__, self.target, self.label_by_file, self.features, self.preprocessing
+        )
+        return self
+
+    def predicted(self) -> str:
+        """What the model predicts, for its description."""
+        if self.label_by_file:
+            return "the file label (" + ", ".join(sorted(map(str, self.label_by_file))) + ")"
+        return repr(self.target)
+
+
+def load_training_data(
+    ctx: JobContext, params: DataParams, dtype: Any = None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[str], dict[str, Any]]:
+    """Features, labels, feature names, and what the version keeps besides (ROOT: the steps).
+
+    A ROOT dataset is read through its preprocessing chunk by chunk; the feature matrix is
+    then held in memory (float32, events x features), as a table's is. `dtype` converts
+    the features (None: float32 for ROOT, the table's own numeric type otherwise).
+    """
+    if ctx.spec.dataset is None:
+        raise JobError("this recipe needs a dataset")
+    fmt = ctx.spec.dataset.format
+    if fmt == "root":
+        data = load_root(
+            ctx.data_files(),
+            tree=params.tree,
+            preprocessing=params.preprocessing,
+            target=params.target,
+            label_by_file=params.label_by_file,
+            features=params.features,
+            chunk_mb=params.chunk_mb,
+            log=ctx.log,
+        )
+        x = data.x if dtype is None else data.x.astype(dtype, copy=False)
+        return x, data.y, data.feature_names, data.details()
+    refuse_root_options(
+        fmt, tree=params.tree, preprocessing=params.preprocessing, labels=params.label_by_file
+    )
+    if params.target is None:
+        raise JobError("give the `target` column to predict")
+    table = load_table(fmt, ctx.data_files())
+    x, y, features = select_columns(table, params.target, params.features)
+    return x.to_numpy(dtype=dtype), np.asarray(y), features, {}

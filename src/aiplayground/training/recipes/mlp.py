@@ -17,27 +17,23 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, TensorSpec
 from aiplayground.training.context import JobContext
 from aiplayground.training.data import (
     DEFAULT_CHUNK_MB,
     ChunkParam,
+    DataParams,
     LabelByFileParam,
     PreprocessingParam,
     TreeParam,
-    check_label_source,
-    load_root,
-    load_table,
-    refuse_root_options,
-    select_columns,
+    load_training_data,
     split_rows,
 )
 from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
-    RecipeParams,
     RecipeResult,
     SafeText,
 )
@@ -47,7 +43,7 @@ COLLECTIVE_TIMEOUT_S = 300
 ONNX_OPSET = 17
 
 
-class MlpParams(RecipeParams):
+class MlpParams(DataParams):
     """Parameters of the MLP recipe."""
 
     target: SafeText | None = Field(
@@ -71,13 +67,6 @@ class MlpParams(RecipeParams):
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty.")
     validation_fraction: float = Field(0.2, ge=0.05, le=0.5, description="Rows held out.")
     seed: int = Field(0, ge=0, description="Seed of the split, initialization and shuffling.")
-
-    @model_validator(mode="after")
-    def _labels(self) -> MlpParams:
-        check_label_source(
-            "MlpParams", self.target, self.label_by_file, self.features, self.preprocessing
-        )
-        return self
 
 
 def model_format(params: MlpParams) -> ModelFormat:
@@ -118,7 +107,7 @@ def _train(ctx: JobContext, p: MlpParams, device: Any, distributed: bool) -> Rec
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
     assert ctx.spec.dataset is not None
-    raw, y, features, extra = _load(ctx, p, ctx.spec.dataset.format)
+    raw, y, features, extra = load_training_data(ctx, p, np.float32)
     labels = np.array([str(v) for v in y])
     classes = sorted(set(labels.tolist()))
     if len(classes) < 2:
@@ -203,7 +192,9 @@ def _train(ctx: JobContext, p: MlpParams, device: Any, distributed: bool) -> Rec
             ],
         ),
         example={"instances": xs[valid][:2].tolist()},
-        description=f"MLP {p.hidden_layers} classifier of {_what(p)} on {len(features)} features",
+        description=(
+            f"MLP {p.hidden_layers} classifier of {p.predicted()} on {len(features)} features"
+        ),
         details={
             "features": features,
             "target": p.target,
@@ -213,40 +204,6 @@ def _train(ctx: JobContext, p: MlpParams, device: Any, distributed: bool) -> Rec
             **extra,
         },
     )
-
-
-def _load(ctx: JobContext, p: MlpParams, fmt: str) -> tuple[Any, Any, list[str], dict[str, Any]]:
-    """float32 features, labels, feature names, and what the version keeps besides.
-
-    A ROOT dataset is read through its preprocessing chunk by chunk, but the feature matrix
-    is then held in memory like a table's (float32, events x features): each epoch is
-    shuffled over all events, which signal and background files need to mix.
-    """
-    if fmt == "root":
-        data = load_root(
-            ctx.data_files(),
-            tree=p.tree,
-            preprocessing=p.preprocessing,
-            target=p.target,
-            label_by_file=p.label_by_file,
-            features=p.features,
-            chunk_mb=p.chunk_mb,
-            log=ctx.log,
-        )
-        return data.x, data.y, data.feature_names, data.details()
-    refuse_root_options(fmt, tree=p.tree, preprocessing=p.preprocessing, labels=p.label_by_file)
-    if p.target is None:
-        raise JobError("give the `target` column with the class labels")
-    table = load_table(fmt, ctx.data_files())
-    x, y, features = select_columns(table, p.target, p.features)
-    return x.to_numpy(dtype=np.float32), y, features, {}
-
-
-def _what(p: MlpParams) -> str:
-    """What the model predicts, for its description."""
-    if p.label_by_file:
-        return "the file label (" + ", ".join(sorted(map(str, p.label_by_file))) + ")"
-    return repr(p.target)
 
 
 def _network(inputs: int, hidden: list[int], outputs: int) -> Any:

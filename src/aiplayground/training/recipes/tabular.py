@@ -24,21 +24,17 @@ from aiplayground.training.context import JobContext
 from aiplayground.training.data import (
     DEFAULT_CHUNK_MB,
     ChunkParam,
+    DataParams,
     LabelByFileParam,
     PreprocessingParam,
     TreeParam,
-    check_label_source,
-    load_root,
-    load_table,
+    load_training_data,
     refuse_field,
-    refuse_root_options,
-    select_columns,
     split_rows,
 )
 from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
-    RecipeParams,
     RecipeResult,
     SafeText,
 )
@@ -46,7 +42,7 @@ from aiplayground.training.recipes.base import (
 MAX_CLASSES_FOR_AUTO = 20
 
 
-class TabularParams(RecipeParams):
+class TabularParams(DataParams):
     """Parameters of the tabular recipe."""
 
     target: SafeText | None = Field(
@@ -84,10 +80,7 @@ class TabularParams(RecipeParams):
     seed: int = Field(0, ge=0, description="Seed of the split and of the estimator.")
 
     @model_validator(mode="after")
-    def _labels(self) -> TabularParams:
-        check_label_source(
-            "TabularParams", self.target, self.label_by_file, self.features, self.preprocessing
-        )
+    def _classes_by_file(self) -> TabularParams:
         if self.label_by_file and self.task == "regression":
             refuse_field(
                 "TabularParams", "task", "label_by_file gives classes, not a regression target"
@@ -121,7 +114,7 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
     """Fit, measure on the validation part, save."""
     if ctx.spec.dataset is None:
         raise JobError("the tabular recipe needs a dataset")
-    xs, ys, features, extra = _load(ctx, params, ctx.spec.dataset.format)
+    xs, ys, features, extra = load_training_data(ctx, params)
     task = resolve_task(ys, params.task)
     classification = task == "classification"
     if not classification and not np.issubdtype(ys.dtype, np.number):
@@ -156,7 +149,7 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
             inputs=[TensorSpec(name="input-0", datatype=dtype, shape=[-1, len(features)])]
         ),
         example={"instances": xs[valid][:2].tolist()},
-        description=f"{params.library} {task} of {_what(params)} on {len(features)} features",
+        description=f"{params.library} {task} of {params.predicted()} on {len(features)} features",
         details={
             "features": features,
             "target": params.target,
@@ -166,39 +159,6 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
             **extra,
         },
     )
-
-
-def _load(
-    ctx: JobContext, params: TabularParams, fmt: str
-) -> tuple[Any, Any, list[str], dict[str, Any]]:
-    """Features, labels, feature names and what the version keeps besides (ROOT: the steps)."""
-    if fmt == "root":
-        data = load_root(
-            ctx.data_files(),
-            tree=params.tree,
-            preprocessing=params.preprocessing,
-            target=params.target,
-            label_by_file=params.label_by_file,
-            features=params.features,
-            chunk_mb=params.chunk_mb,
-            log=ctx.log,
-        )
-        return data.x, data.y, data.feature_names, data.details()
-    refuse_root_options(
-        fmt, tree=params.tree, preprocessing=params.preprocessing, labels=params.label_by_file
-    )
-    if params.target is None:
-        raise JobError("give the `target` column to predict")
-    table = load_table(fmt, ctx.data_files())
-    x, y, features = select_columns(table, params.target, params.features)
-    return x.to_numpy(), np.asarray(y), features, {}
-
-
-def _what(params: TabularParams) -> str:
-    """What the model predicts, for its description."""
-    if params.label_by_file:
-        return "the file label (" + ", ".join(sorted(map(str, params.label_by_file))) + ")"
-    return repr(params.target)
 
 
 def _natural(label: str) -> tuple[int, float | str]:
