@@ -31,7 +31,7 @@ from aiplayground.inference.batching import Batcher
 from aiplayground.inference.config import InferenceSettings
 from aiplayground.inference.runtimes import LoadSpec
 from aiplayground.inference.tensor import Tensor
-from aiplayground.inference.wire import PREFIX, pack, unpack
+from aiplayground.inference.wire import PREFIX, SMALL_FRAME, pack, unpack
 from aiplayground.inference.zygote import Zygote
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,13 @@ class ModelWorker:
         future = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
         try:
-            self.writer.writelines(pack(header, tensors))
+            buffers = pack(header, tensors)
+            # One write for a small frame: each write wakes the worker, which would read a
+            # part and sleep again.
+            if sum(len(b) for b in buffers) <= SMALL_FRAME:
+                self.writer.write(b"".join(buffers))
+            else:
+                self.writer.writelines(buffers)
             await self.writer.drain()
             reply, outputs = await future
         except (ConnectionError, RuntimeError) as exc:
