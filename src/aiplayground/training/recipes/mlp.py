@@ -22,12 +22,7 @@ from pydantic import Field
 from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, TensorSpec
 from aiplayground.training.context import JobContext
 from aiplayground.training.data import (
-    DEFAULT_CHUNK_MB,
-    ChunkParam,
     DataParams,
-    LabelByFileParam,
-    PreprocessingParam,
-    TreeParam,
     load_training_data,
     split_rows,
 )
@@ -35,7 +30,6 @@ from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
     RecipeResult,
-    SafeText,
 )
 
 CHECKPOINT = "last.pt"
@@ -46,18 +40,6 @@ ONNX_OPSET = 17
 class MlpParams(DataParams):
     """Parameters of the MLP recipe."""
 
-    target: SafeText | None = Field(
-        None, description="Column (or ROOT branch) with the class labels, unless label_by_file."
-    )
-    features: list[SafeText] | None = Field(
-        None,
-        max_length=10_000,
-        description="Feature columns or flat ROOT branches (empty: every numeric one).",
-    )
-    tree: TreeParam = None
-    preprocessing: PreprocessingParam = None
-    label_by_file: LabelByFileParam = None
-    chunk_mb: ChunkParam = DEFAULT_CHUNK_MB
     hidden_layers: list[int] = Field(
         default_factory=lambda: [64, 64], max_length=8, description="Width of each hidden layer."
     )

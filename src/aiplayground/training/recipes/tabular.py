@@ -22,12 +22,7 @@ from pydantic import Field, model_validator
 from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, TensorSpec
 from aiplayground.training.context import JobContext
 from aiplayground.training.data import (
-    DEFAULT_CHUNK_MB,
-    ChunkParam,
     DataParams,
-    LabelByFileParam,
-    PreprocessingParam,
-    TreeParam,
     load_training_data,
     refuse_field,
     split_rows,
@@ -36,7 +31,6 @@ from aiplayground.training.recipes.base import (
     JobError,
     Recipe,
     RecipeResult,
-    SafeText,
 )
 
 MAX_CLASSES_FOR_AUTO = 20
@@ -45,18 +39,6 @@ MAX_CLASSES_FOR_AUTO = 20
 class TabularParams(DataParams):
     """Parameters of the tabular recipe."""
 
-    target: SafeText | None = Field(
-        None, description="Column (or ROOT branch) to predict; required unless label_by_file."
-    )
-    features: list[SafeText] | None = Field(
-        None,
-        max_length=10_000,
-        description="Feature columns or flat ROOT branches (empty: every numeric one).",
-    )
-    tree: TreeParam = None
-    preprocessing: PreprocessingParam = None
-    label_by_file: LabelByFileParam = None
-    chunk_mb: ChunkParam = DEFAULT_CHUNK_MB
     library: Literal["sklearn", "xgboost", "lightgbm"] = Field(
         "sklearn", description="Library that fits the model."
     )
