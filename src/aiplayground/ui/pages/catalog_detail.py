@@ -112,7 +112,7 @@ def entry_facts(entry: Entry, extra: list[tuple[str, str]]) -> None:
 
 
 def files_list(kind: Kind, name: str, version: int, files: list[PublicFile]) -> None:
-    """The files of a version: path, size, sha256 and a download link."""
+    """The files of a version: path, size, sha256 (or the URL of a remote file), download."""
     with ui.column().classes("w-full gap-0 aip-table").props("data-testid=version-files"):
         for index, item in enumerate(files):
             if index:
@@ -128,10 +128,17 @@ def files_list(kind: Kind, name: str, version: int, files: list[PublicFile]) -> 
                         "data-testid=file-path"
                     )
                     with ui.row().classes("items-center gap-1 no-wrap"):
-                        ui.label(f"sha256 {item.sha256[:16]}…").classes(
-                            "aip-mono text-xs aip-muted"
-                        ).props(f"title={item.sha256}")
-                        copy_button(item.sha256, "SHA-256")
+                        if item.url:
+                            # A remote file: where it is read from, no stored checksum.
+                            ui.label(item.url).classes(
+                                "aip-mono text-xs aip-muted break-all"
+                            ).props("data-testid=file-url")
+                            copy_button(item.url, "URL")
+                        else:
+                            ui.label(f"sha256 {item.sha256[:16]}…").classes(
+                                "aip-mono text-xs aip-muted"
+                            ).props(f"title={item.sha256}")
+                            copy_button(item.sha256, "SHA-256")
                 ui.label(human_size(item.size)).classes(
                     "text-sm aip-muted whitespace-nowrap"
                 ).props("data-testid=file-size")
