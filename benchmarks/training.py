@@ -18,6 +18,7 @@ small jobs submitted one at a time. Prints JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -99,7 +100,8 @@ class Bench:
             training={"poll_interval_s": 0.5},  # type: ignore[arg-type]
         )
         self.platform = build_platform(settings)
-        self.platform.start()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON result
+            self.platform.start()
         self.service = TrainingService(self.platform.db, settings.training, self.platform.datasets)
         user = self.platform.auth.ensure_user("bench", Role.MEMBER)
         principal = job_principal(self.platform.db, user.id)

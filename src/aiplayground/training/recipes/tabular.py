@@ -101,7 +101,7 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
     classification = task == "classification"
     if not classification and not np.issubdtype(ys.dtype, np.number):
         raise JobError(f"regression needs a numeric target; {params.target!r} is not")
-    classes = sorted({str(v) for v in ys}, key=_natural) if classification else []
+    classes = sorted(set(_strings(ys).tolist()), key=_natural) if classification else []
     if classification and len(classes) < 2:
         raise JobError(f"the labels have a single class ({classes[0]!r}); a classifier needs two")
     try:
@@ -322,11 +322,23 @@ def _fit_lightgbm(
     return ["model.txt"], *_decode(scores, classes)
 
 
+def _strings(values: Any) -> Any:
+    """Each value as its label text; str() runs once per distinct value, not once per row."""
+    values = np.asarray(values)
+    try:
+        distinct, inverse = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types numpy cannot order
+        return np.array([str(v) for v in values])
+    return np.array([str(v) for v in distinct])[inverse.reshape(-1)]
+
+
 def _encode(y: Any, classes: list[str]) -> Any:
     if not classes:
         return y
     index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[str(v)] for v in y], dtype=np.int64)
+    labels = _strings(y)
+    distinct, inverse = np.unique(labels, return_inverse=True)
+    return np.array([index[str(v)] for v in distinct], dtype=np.int64)[inverse.reshape(-1)]
 
 
 def _decode(scores: Any, classes: list[str]) -> tuple[Any, Any]:
@@ -348,8 +360,8 @@ def _metrics(y: Any, predicted: Any, proba: Any, classes: list[str]) -> dict[str
             "mae": float(m.mean_absolute_error(y, predicted)),
             "r2": float(m.r2_score(y, predicted)),
         }
-    truth = np.array([str(v) for v in y])
-    labels = np.array([str(v) for v in predicted])
+    truth = _strings(y)
+    labels = _strings(predicted)
     result = {
         "accuracy": float(m.accuracy_score(truth, labels)),
         "f1_macro": float(m.f1_score(truth, labels, average="macro", labels=classes)),
