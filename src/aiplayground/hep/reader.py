@@ -108,11 +108,28 @@ def open_root(source: str | Path, remote: RemoteFiles | None = None) -> Iterator
         handle.close()
 
 
+# ROOT classes that hold events, and what the platform calls them.
+TREE_KINDS = {
+    "TTree": "TTree",
+    "TNtuple": "TTree",
+    "TNtupleD": "TTree",
+    "ROOT::RNTuple": "RNTuple",
+    "ROOT::Experimental::RNTuple": "RNTuple",
+}
+
+
+def tree_kinds(root: Any) -> dict[str, str]:
+    """Tree name (without cycle number) -> TTree or RNTuple, for an open file."""
+    found: dict[str, str] = {}
+    for key, cls in root.classnames().items():
+        if cls in TREE_KINDS:
+            found.setdefault(key.rsplit(";", 1)[0], TREE_KINDS[cls])
+    return found
+
+
 def tree_names(root: Any) -> list[str]:
     """The TTree and RNTuple names of an open file, without cycle numbers."""
-    kinds = ("TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple", "ROOT::Experimental::RNTuple")
-    names = [key.rsplit(";", 1)[0] for key, cls in root.classnames().items() if cls in kinds]
-    return list(dict.fromkeys(names))
+    return list(tree_kinds(root))
 
 
 def get_tree(root: Any, name: str) -> Any:
@@ -165,19 +182,28 @@ def branch_kind(tree: Any, name: str) -> tuple[str, bool, bool]:
 
 
 def describe(source: str | Path, remote: RemoteFiles | None = None) -> list[dict[str, Any]]:
-    """Trees with their entries and branches (type, jagged), from metadata only."""
+    """Trees with their kind, entries and branches (type, jagged), from metadata only."""
     with open_root(source, remote) as root:
-        out = []
-        for name in tree_names(root):
-            tree = root[name]
-            branches = []
-            for branch in tree.keys():  # noqa: SIM118 - iterating a tree yields objects
-                kind, jagged, numeric = branch_kind(tree, branch)
-                branches.append(
-                    {"name": branch, "type": kind, "jagged": jagged, "numeric": numeric}
-                )
-            out.append({"name": name, "entries": int(tree.num_entries), "branches": branches})
-        return out
+        return _describe(root)
+
+
+def _describe(root: Any) -> list[dict[str, Any]]:
+    out = []
+    for name, tree_kind in tree_kinds(root).items():
+        tree = root[name]
+        branches = []
+        for branch in tree.keys():  # noqa: SIM118 - iterating a tree yields objects
+            kind, jagged, numeric = branch_kind(tree, branch)
+            branches.append({"name": branch, "type": kind, "jagged": jagged, "numeric": numeric})
+        out.append(
+            {
+                "name": name,
+                "kind": tree_kind,
+                "entries": int(tree.num_entries),
+                "branches": branches,
+            }
+        )
+    return out
 
 
 def summarize(
@@ -189,9 +215,9 @@ def summarize(
     """Per-branch min/max/mean and jagged multiplicity histograms, computed chunk by chunk."""
     import awkward as ak
 
-    trees = describe(source, remote)
     result: dict[str, Any] = {"trees": []}
     with open_root(source, remote) as root:
+        trees = _describe(root)
         for info in trees:
             if tree_name is not None and info["name"] != tree_name:
                 continue

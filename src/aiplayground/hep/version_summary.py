@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from aiplayground.auth.principal import Principal
 
 MAX_CACHED = 64
-KINDS = {
-    "TTree": "TTree",
-    "TNtuple": "TTree",
-    "TNtupleD": "TTree",
-    "ROOT::RNTuple": "RNTuple",
-    "ROOT::Experimental::RNTuple": "RNTuple",
-}
 
 _cache: OrderedDict[tuple[str, str | None], dict[str, Any]] = OrderedDict()
 _lock = threading.Lock()
@@ -70,22 +63,10 @@ def _summarize(
 
     if entry.url:
         # A remote file: read remotely, only the branches summarized (through the policy).
-        remote = platform.datasets.remote
-        return _with_kinds(summarize(entry.url, tree, remote=remote), entry.url, remote)
+        return summarize(entry.url, tree, remote=platform.datasets.remote)
     with tempfile.TemporaryDirectory(dir=platform.staging) as folder:
         local = Path(folder) / "data.root"
         stream, _ = platform.datasets.open_file(caller, name, version, entry.path)
         with stream, local.open("wb") as sink:
             shutil.copyfileobj(stream, sink, 1024 * 1024)
-        return _with_kinds(summarize(local, tree), local, None)
-
-
-def _with_kinds(summary: dict[str, Any], source: Any, remote: Any) -> dict[str, Any]:
-    """The summary with each tree's kind (TTree or RNTuple) from the file's class names."""
-    from aiplayground.hep.reader import open_root
-
-    with open_root(source, remote) as root:
-        classes = {key.rsplit(";", 1)[0]: cls for key, cls in root.classnames().items()}
-    for info in summary["trees"]:
-        info.setdefault("kind", KINDS.get(classes.get(info["name"], ""), "TTree"))
-    return summary
+        return summarize(local, tree)
