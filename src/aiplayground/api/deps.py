@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "aip_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Concurrent requests with one token whose cached check expired share one database check.
-TOKEN_CHECKS: SingleFlight[str, Principal] = SingleFlight()
+# Concurrent requests with one token whose cached check expired share one database check
+# (keyed by the auth service too: one process may serve several platforms, as tests do).
+TOKEN_CHECKS: SingleFlight[tuple[object, str], Principal] = SingleFlight()
 
 
 def get_platform(request: Request) -> Platform:
@@ -53,7 +54,8 @@ async def authenticate(request: Request) -> Principal:
         cached = platform.auth.cached_token(secret)
         if cached is None:
             principal = await TOKEN_CHECKS.run(
-                secret, lambda: run_in_threadpool(platform.auth.authenticate_token, secret)
+                (platform.auth, secret),
+                lambda: run_in_threadpool(platform.auth.authenticate_token, secret),
             )
         else:
             principal = cached
