@@ -196,12 +196,29 @@ def split_rows(
         raise JobError("the dataset needs at least two rows to hold out a validation part")
     strata = None
     if stratify:
-        _, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
-        strata = np.asarray(labels).astype(str) if counts.min() >= 2 else None
+        codes = label_codes(labels)
+        strata = codes if np.bincount(codes).min() >= 2 else None
     train, valid = train_test_split(
         positions, test_size=validation_fraction, random_state=seed, stratify=strata
     )
     return np.sort(train), np.sort(valid)
+
+
+def label_codes(labels: Any) -> np.ndarray[Any, Any]:
+    """Each label's rank among the distinct label texts (the classes in text order).
+
+    Stratifying on these codes splits exactly as stratifying on the texts would (scikit-learn
+    orders the strata the same way), but sorts the few distinct values rather than a text
+    per row: seconds saved on a million rows.
+    """
+    values = np.asarray(labels)
+    try:
+        distinct, inverse = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types numpy cannot order
+        distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    # Values with the same text (1 and "1" in an object column) are one class, as before.
+    _, rank = np.unique(distinct.astype(str), return_inverse=True)
+    return np.asarray(rank.reshape(-1)[inverse.reshape(-1)], dtype=np.int64)
 
 
 # ROOT ---------------------------------------------------------------------------------------
