@@ -97,5 +97,19 @@ def _fail(ctx: JobContext, message: str, *, retry: bool = False) -> int:
     return EXIT_FAILED
 
 
+def leave(code: int) -> None:
+    """Exit with `code`; a single process skips the interpreter's teardown.
+
+    Unloading the ML libraries takes a third of a second that the job would wait for
+    nothing: every file a job writes is closed, and replaced atomically, by now. Ranks of
+    a distributed job exit normally, so that no peer sees one vanish mid-shutdown.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())
