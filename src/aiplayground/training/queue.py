@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from aiplayground.settings import TrainingSettings
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 QUEUED, RUNNING = JobStatus.QUEUED.value, JobStatus.RUNNING.value
 CANCELLED = JobStatus.CANCELLED.value
 OWNER_RETRIES = 8
+_ANY_QUEUED = (
+    select(Job.id)
+    .where(Job.status == QUEUED, Job.executor.in_(bindparam("kinds", expanding=True)))
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class JobQueue:
 
     def claim(self, worker_id: str, kinds: Sequence[str]) -> Claim | None:
         """Take the oldest queued job this worker can run, or None."""
+        # An idle worker asks often: a plain read first, not the claim's write transaction.
+        with self.db.engine.connect() as conn:
+            if conn.execute(_ANY_QUEUED, {"kinds": list(kinds)}).first() is None:
+                return None
         if self.db.dialect == "postgresql":
             return self._claim_postgresql(worker_id, kinds)
         return self._claim_sqlite(worker_id, kinds)

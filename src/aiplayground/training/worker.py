@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUSY_TICK_S = 0.2
+BUSY_TICK_S = 0.05
+PUMP_INTERVAL_S = 0.25
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Worker:
         self.searches: dict[str, SearchDriver] = {}
         self._study_storage: RDBStorage | None = None
         self._next_beat = 0.0
+        self._next_pump = 0.0
+        self._next_claim = 0.0
 
     # the loop ----------------------------------------------------------------------------
 
@@ -113,12 +116,20 @@ class Worker:
 
     def step(self) -> bool:
         """One turn of the loop; True when a job was claimed."""
-        for job in list(self.running.values()):
-            self._pump(job)
-            self._check_limits(job)
-            if job.process.poll() is not None:
-                self._finish(job)
         now = time.monotonic()
+        # Ended jobs are noticed within a tick; output and metrics go to the database at
+        # the slower pump pace (and once more when a job ends).
+        pump = now >= self._next_pump
+        if pump:
+            self._next_pump = now + PUMP_INTERVAL_S
+        for job in list(self.running.values()):
+            ended = job.process.poll() is not None
+            if pump and not ended:
+                self._pump(job)
+            self._check_limits(job)
+            if ended:
+                self._finish(job)
+                self._next_claim = 0.0  # a slot is free: look at the queue now
         if now >= self._next_beat:
             self._next_beat = now + self.settings.heartbeat_interval_s
             self._heartbeat()
@@ -126,9 +137,13 @@ class Worker:
                 self._advance(search)
             self.queue.requeue_stale()
         claimed = False
+        if self.running and now < self._next_claim:
+            return False
         while len(self.running) < self.slots:
             claim = self.queue.claim(self.id, self.kinds)
             if claim is None:
+                # A busy worker ticks fast; it looks at the queue at the idle pace still.
+                self._next_claim = now + self.settings.poll_interval_s
                 break
             claimed = True
             if claim.recipe == SEARCH_RECIPE:
