@@ -14,6 +14,7 @@ model version keeps the preprocessing, so it predicts on ROOT files straight awa
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import numpy as np
@@ -115,9 +116,11 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
         f"{len(train)} for training, {len(valid)} for validation"
     )
     fit = {"sklearn": _fit_sklearn, "xgboost": _fit_xgboost, "lightgbm": _fit_lightgbm}
+    started = time.perf_counter()
     files, predicted, proba = fit[params.library](
         ctx, params, xs[train], ys[train], xs[valid], ys[valid], classes
     )
+    ctx.log(f"fit and validation predictions: {time.perf_counter() - started:.2f} s")
     metrics = _metrics(ys[valid], predicted, proba, classes)
     ctx.metric(params.n_estimators, **{f"validation_{k}": v for k, v in metrics.items()})
     ctx.log("validation: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
