@@ -20,6 +20,15 @@ def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "x", path)
 
 
+def test_every_path_parameter_is_documented(client: TestClient) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        expected = set(re.findall(r"\{([^}]+)\}", path))
+        for method, operation in operations.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == expected, f"{method} {path}: {declared} != {expected}"
+
+
 def test_every_route_but_health_needs_a_credential(app: FastAPI, client: TestClient) -> None:
     schema = client.get("/api/v1/openapi.json").json()
     checked = 0
