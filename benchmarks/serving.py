@@ -1,13 +1,15 @@
 """Serving benchmark: the platform's KServe routes against a thin reference and KServe itself.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 5] [--peers-python .venv-peers/bin/python]
+    .venv/bin/python benchmarks/serving.py [--seconds 3] [--rounds 3]
+        [--peers-python .venv-peers/bin/python]
 
 Starts, in one run: the platform (model in a worker process, auth and catalog on every
 request); a bare FastAPI+uvicorn server calling `model.predict` in process (the thin
 reference); and, when a KServe virtual environment exists (`make bench-peers`), KServe's
 Python `ModelServer`. Every server runs pinned to CPU 0 (the platform with its model
 workers), the closed-loop client to CPU 1. Models: logistic regression on Iris (4
-features) and a 100-tree gradient-boosted classifier on 28 features. Prints JSON.
+features) and a 100-tree gradient-boosted classifier on 28 features. Each case runs
+`--rounds` times, the servers taking turns, and reports medians. Prints JSON.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ def body(protocol: str, x: np.ndarray) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peers-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--models", default="iris,gbt")
     parser.add_argument("--concurrency", default="1,16")
@@ -233,24 +236,35 @@ def main() -> None:
                         "batch": batch,
                         "concurrency": concurrency,
                     }
-                    for server, port, tok in targets:
-                        for protocol in ("v2", "v1"):
-                            path = (
-                                f"/v2/models/{name}/infer"
-                                if protocol == "v2"
-                                else f"/v1/models/{name}:predict"
-                            )
-                            request = http_request(port, path, body(protocol, rows), tok)
-                            asyncio.run(load(port, request, 1, 0.5))  # load the model, warm up
-                            case[f"{server}_{protocol}"] = asyncio.run(
-                                load(port, request, concurrency, args.seconds)
-                            )
+                    runs: dict[str, list[dict[str, Any]]] = {}
+                    # Rounds alternate the servers, so that a machine whose speed drifts
+                    # (a shared VM) slows each of them alike; medians are reported.
+                    for _ in range(args.rounds):
+                        for server, port, tok in targets:
+                            for protocol in ("v2", "v1"):
+                                path = (
+                                    f"/v2/models/{name}/infer"
+                                    if protocol == "v2"
+                                    else f"/v1/models/{name}:predict"
+                                )
+                                request = http_request(port, path, body(protocol, rows), tok)
+                                asyncio.run(load(port, request, 1, 0.5))  # load, warm up
+                                runs.setdefault(f"{server}_{protocol}", []).append(
+                                    asyncio.run(load(port, request, concurrency, args.seconds))
+                                )
+                    case.update({key: _median(found) for key, found in runs.items()})
                     _ratios(case)
                     results.append(case)
                     print(json.dumps(case), file=sys.stderr)
         print(
             json.dumps(
-                {"cpu": os.cpu_count(), "seconds": args.seconds, "results": results}, indent=2
+                {
+                    "cpu": os.cpu_count(),
+                    "seconds": args.seconds,
+                    "rounds": args.rounds,
+                    "results": results,
+                },
+                indent=2,
             )
         )
     finally:
@@ -258,6 +272,17 @@ def main() -> None:
             for _, _, proc in entries:
                 proc.terminate()
                 proc.wait(30)
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median requests/s and latencies over the rounds, with each round's requests/s."""
+    result: dict[str, Any] = {}
+    for key in ("requests_per_s", "p50_ms", "p99_ms"):
+        values = [r[key] for r in runs if r[key] is not None]
+        result[key] = round(float(np.median(values)), 3) if values else None
+    result["errors"] = sum(r["errors"] for r in runs)
+    result["rounds_requests_per_s"] = [r["requests_per_s"] for r in runs]
+    return result
 
 
 def _ratios(case: dict[str, Any]) -> None:
