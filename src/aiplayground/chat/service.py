@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -197,13 +198,20 @@ class ChatService:
     async def regenerate(
         self, caller: Principal, conversation_id: str, settings: dict[str, Any]
     ) -> Reply:
-        """Answer the last user message again, replacing the answer it had."""
+        """Answer the last user message again, replacing the answer it had.
+
+        The old exchange is removed only once the new answer has started: a refused
+        regeneration (model unavailable, limits, settings) leaves the conversation as it was.
+        """
         caller.require_write()
         self._not_busy(conversation_id)
-        await asyncio.to_thread(self.conversations.state, caller, conversation_id)
-        last = await asyncio.to_thread(self.conversations.drop_last_answer, caller, conversation_id)
         state = await asyncio.to_thread(self.conversations.state, caller, conversation_id)
-        return await self._answer(caller, state, last.content, settings)
+        asked = [i for i, m in enumerate(state.history) if m.role == "user"]
+        if not asked:
+            raise InvalidInput("there is no user message to answer again")
+        question = state.history[asked[-1]].content
+        earlier = dataclasses.replace(state, history=state.history[: asked[-1]])
+        return await self._answer(caller, earlier, question, settings, replace_last=True)
 
     def cancel(self, caller: Principal, conversation_id: str) -> bool:
         """Stop the answer being generated in a conversation; False if none was running."""
@@ -219,7 +227,13 @@ class ChatService:
             raise Conflict("an answer is being generated in this conversation; stop it first")
 
     async def _answer(
-        self, caller: Principal, state: ConversationState, question: str, settings: dict[str, Any]
+        self,
+        caller: Principal,
+        state: ConversationState,
+        question: str,
+        settings: dict[str, Any],
+        *,
+        replace_last: bool = False,
     ) -> Reply:
         started = time.perf_counter()
         self._not_busy(state.id)
@@ -260,14 +274,21 @@ class ChatService:
         except BaseException:
             self._active.pop(state.id, None)
             raise
-        user = await asyncio.to_thread(
-            self.conversations.add_message,
-            caller,
-            state.id,
-            "user",
-            question,
-            tokens=question_tokens,
-        )
+        try:
+            if replace_last:
+                await asyncio.to_thread(self.conversations.drop_last_answer, caller, state.id)
+            user = await asyncio.to_thread(
+                self.conversations.add_message,
+                caller,
+                state.id,
+                "user",
+                question,
+                tokens=question_tokens,
+            )
+        except BaseException:
+            generation.abandon()
+            self._active.pop(state.id, None)
+            raise
         return Reply(self, caller, state.id, user, generation, fitted.dropped, sources)
 
     async def _retrieve(

@@ -107,6 +107,23 @@ def test_json_answer_regenerate_rename_export_delete(live: Live, conversation: s
         assert http.get(url).status_code == 404
 
 
+def test_a_refused_regeneration_keeps_the_exchange(live: Live, conversation: str) -> None:
+    with live.http() as http:
+        url = f"/api/v1/conversations/{conversation}"
+        assert http.post(f"{url}/messages", json={"content": "Hi", "stream": False}).is_success
+        before = http.get(url).json()["messages"]
+        refused = http.post(
+            f"{url}/regenerate", json={"stream": False, "settings": {"num_beams": 2}}
+        )
+        assert refused.status_code == 400
+        assert http.get(url).json()["messages"] == before
+        again = http.post(f"{url}/regenerate", json={"stream": False})
+        assert again.status_code == 200
+        after = http.get(url).json()["messages"]
+        assert [m["role"] for m in after] == ["user", "assistant"]
+        assert after[0]["content"] == "Hi"
+
+
 def test_another_users_conversation_is_404(live: Live, conversation: str) -> None:
     url = f"/api/v1/conversations/{conversation}"
     with live.http("bob") as bob:
