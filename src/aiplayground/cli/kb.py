@@ -1,5 +1,5 @@
-"""`aiplayground kb ...`: knowledge bases from the shell (create, add, query, eval, delete,
-and `kb questions add|list|rm` for saved evaluation questions)."""
+"""`aiplayground kb ...`: knowledge bases from the shell (create, add, query, eval, compare,
+delete, and `kb questions add|list|rm` for saved evaluation questions)."""
 
 from __future__ import annotations
 
@@ -175,6 +175,59 @@ def kb_eval(
             f"{result['questions']} questions  recall@{result['k']} {result['recall_at_k']:.4f}"
             f"  MRR {result['mrr']:.4f}  (config version {result['config_version']})"
         )
+
+
+@kb_app.command("compare")
+def kb_compare(
+    name: str,
+    config: Annotated[
+        list[str],
+        typer.Option(
+            "--config",
+            help="One configuration as comma-separated key=value pairs: k (recall cut-off) "
+            "and retrieval settings (mode, mmr, mmr_lambda, score_threshold, fetch_k, "
+            "lexical_weight), e.g. 'mode=hybrid,k=5'. Repeat for each (up to 8).",
+        ),
+    ],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score retrieval configurations side by side on the base's saved questions."""
+    configurations = [_configuration(text) for text in config]
+    with reporting_errors(), connect(url, token) as client:
+        results = client.compare_retrieval(name, configurations)
+    if as_json:
+        print_json(results)
+        return
+    best = max(range(len(results)), key=lambda i: (results[i]["recall_at_k"], results[i]["mrr"]))
+    rows = [
+        {
+            "configuration": text,
+            "questions": r["questions"],
+            "recall@k": f"{r['recall_at_k']:.4f}",
+            "mrr": f"{r['mrr']:.4f}",
+            "best": "*" if i == best else "",
+        }
+        for i, (text, r) in enumerate(zip(config, results, strict=True))
+    ]
+    table(rows, ["configuration", "questions", "recall@k", "mrr", "best"])
+
+
+def _configuration(text: str) -> dict[str, Any]:
+    """'mode=hybrid,k=5' -> {"k": "5", "retrieval": {"mode": "hybrid"}} (the server types it)."""
+    k: str | None = None
+    retrieval: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            typer.echo(f"--config {text!r}: {pair!r} is not key=value", err=True)
+            raise typer.Exit(2)
+        if key.strip() == "k":
+            k = value.strip()
+        else:
+            retrieval[key.strip()] = value.strip()
+    return {"retrieval": retrieval} | ({"k": k} if k is not None else {})
 
 
 @kb_app.command("delete")

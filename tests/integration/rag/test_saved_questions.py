@@ -169,5 +169,20 @@ def test_sdk_and_cli_add_import_list_and_remove(sdk: Any, base: str, tmp_path: P
 
     results = sdk.compare_retrieval(base, [{"k": 1}, {"k": 2, "retrieval": {"mode": "hybrid"}}])
     assert [r["questions"] for r in results] == [2, 2]
+    compared = runner.invoke(
+        kb_cli.kb_app, ["compare", base, "--config", "k=1", "--config", "mode=hybrid,k=2"]
+    )
+    assert compared.exit_code == 0, compared.output
+    rows = [line for line in compared.stdout.splitlines() if "=" in line]
+    assert [row.split()[0] for row in rows] == ["k=1", "mode=hybrid,k=2"]
+    as_json = runner.invoke(
+        kb_cli.kb_app, ["compare", base, "--config", "k=1", "--config", "mmr=true", "--json"]
+    )
+    assert [r["k"] for r in json.loads(as_json.stdout)] == [1, 5]
+    bad = runner.invoke(kb_cli.kb_app, ["compare", base, "--config", "mode=sideways"])
+    assert bad.exit_code == 1
+    assert "mode" in bad.stderr
+    malformed = runner.invoke(kb_cli.kb_app, ["compare", base, "--config", "hybrid"])
+    assert malformed.exit_code == 2
     saved = sdk.add_knowledge_questions(base, [{"question": "badge desk", "relevant": ["x.md"]}])
     assert saved[0]["relevant"] == ["x.md"]
