@@ -1,9 +1,11 @@
 """Adaptive batching: concurrent requests to one model become one call, then split back.
 
 While the model is busy with one batch, new requests queue; the next batch takes every
-compatible queued request up to `max_rows`. So a lone request is never delayed, and under
-load the per-call overhead (the process hop, the model's own fixed cost) is shared.
-An optional `max_wait_s` also waits for more requests before sending a batch.
+compatible queued request up to `max_rows` rows and `max_bytes` of input. So a lone request
+is never delayed, and under load the per-call overhead (the process hop, the model's own
+fixed cost) is shared; the byte bound keeps merged batches of large tensors (images) small
+while rows of a few features merge by the thousand. An optional `max_wait_s` also waits for
+more requests before sending a batch.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ class Job:
     parameters: dict[str, Any]
     future: asyncio.Future[list[Tensor]]
     rows: int | None = None
+    nbytes: int = 0
     key: tuple[Any, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        self.nbytes = sum(t.data.nbytes for t in self.inputs)
         firsts = {t.data.shape[0] if t.data.ndim else None for t in self.inputs}
         self.rows = firsts.pop() if len(firsts) == 1 else None
         if self.rows is not None:
@@ -60,6 +64,7 @@ class Batcher:
         run: RunBatch,
         *,
         max_rows: int,
+        max_bytes: int,
         max_wait_s: float,
         max_queue: int,
         timeout_s: float,
@@ -68,6 +73,7 @@ class Batcher:
     ) -> None:
         self.run = run
         self.max_rows = max(1, max_rows)
+        self.max_bytes = max(1, max_bytes)
         self.max_wait_s = max(0.0, max_wait_s)
         self.max_queue = max(1, max_queue)
         self.timeout_s = timeout_s
@@ -134,14 +140,16 @@ class Batcher:
             first = self.queue.popleft()
         if first.rows is None:
             return [first]
-        batch, rows, kept = [first], first.rows, deque[Job]()
+        batch, rows, size, kept = [first], first.rows, first.nbytes, deque[Job]()
         while self.queue and rows < self.max_rows:
             job = self.queue.popleft()
             if job.future.done():
                 continue
-            if job.key == first.key and rows + (job.rows or 0) <= self.max_rows:
+            fits = rows + (job.rows or 0) <= self.max_rows and size + job.nbytes <= self.max_bytes
+            if job.key == first.key and fits:
                 batch.append(job)
                 rows += job.rows or 0
+                size += job.nbytes
             else:
                 kept.append(job)
         kept.extend(self.queue)

@@ -16,7 +16,13 @@ class InferenceSettings(BaseModel):
         description="Largest inference request body, binary tensor data included (413 beyond).",
     )
     max_batch_size: int = Field(
-        64, description="Default most rows merged into one batch (model setting max_batch_size)."
+        1024,
+        description="Default most rows merged into one batch (model setting max_batch_size).",
+    )
+    max_batch_bytes: int = Field(
+        4 * 1024**2,
+        description="Default most input bytes merged into one batch (model setting "
+        "max_batch_bytes); a larger request still runs, alone.",
     )
     max_batch_wait_ms: float = Field(
         0.0,

@@ -123,6 +123,7 @@ class ModelWorker:
         self.batcher = Batcher(
             self.infer,
             max_rows=int(serving.get("max_batch_size", s.max_batch_size)),
+            max_bytes=int(serving.get("max_batch_bytes", s.max_batch_bytes)),
             max_wait_s=float(serving.get("max_batch_wait_ms", s.max_batch_wait_ms)) / 1000,
             max_queue=int(serving.get("max_queue", s.max_queue)),
             timeout_s=float(serving.get("predict_timeout_s", s.predict_timeout_s)),

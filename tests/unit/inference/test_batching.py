@@ -32,7 +32,13 @@ class FakeModel:
 
 
 def batcher(model: FakeModel, **kw: Any) -> Batcher:
-    options = {"max_rows": 64, "max_wait_s": 0.0, "max_queue": 100, "timeout_s": 5.0}
+    options = {
+        "max_rows": 64,
+        "max_bytes": 1024**2,
+        "max_wait_s": 0.0,
+        "max_queue": 100,
+        "timeout_s": 5.0,
+    }
     options.update(kw)
     return Batcher(model.run, on_timeout=lambda: None, name="m", **options)
 
@@ -68,6 +74,17 @@ async def test_max_rows_bounds_a_batch() -> None:
     b = batcher(model, max_rows=4)
     await asyncio.gather(*(b.submit(rows(i), ["y"], {}) for i in range(12)))
     assert max(model.batches) <= 4
+    await b.close(InvalidInput("closed"))
+
+
+async def test_max_bytes_bounds_a_batch_but_a_large_request_still_runs() -> None:
+    model = FakeModel()
+    b = batcher(model, max_bytes=3 * 8)  # three float64 values
+    await asyncio.gather(*(b.submit(rows(i), ["y"], {}) for i in range(12)))
+    assert max(model.batches) == 3
+    big = await b.submit(rows(*range(10)), ["y"], {})
+    assert big[0].data.ravel().tolist() == [2 * i for i in range(10)]
+    assert model.batches[-1] == 10
     await b.close(InvalidInput("closed"))
 
 
@@ -109,6 +126,7 @@ async def test_full_queue_is_429_and_slow_model_times_out() -> None:
     b = Batcher(
         slow.run,
         max_rows=1,
+        max_bytes=1024,
         max_wait_s=0,
         max_queue=2,
         timeout_s=0.1,
