@@ -159,3 +159,17 @@ def test_zmumu_file_on_the_inference_page_downloads_predictions(
     assert len(rows) == 1 + kept
     assert [int(r[0]) for r in rows[1:]] == expected["entries"]
     assert [int(r[1]) for r in rows[1:]] == expected["predictions"]
+
+    # Class probabilities instead of labels: one column per class, the same winners.
+    card.get_by_test_id("root-proba-switch").click()
+    card.get_by_test_id("root-send").click()
+    expect(table.locator("thead")).to_contain_text("p(Z->mumu)", timeout=SLOW_MS)
+    with page.expect_download() as download:
+        result.get_by_test_id("root-download-csv").click()
+    saved = tmp_path / ("proba-" + download.value.suggested_filename)
+    download.value.save_as(saved)
+    with saved.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["entry", "prediction_0", "prediction_1"]
+    winners = [int(float(r[2]) > float(r[1])) for r in rows[1:]]
+    assert winners == expected["predictions"]

@@ -45,14 +45,26 @@ def predict(
         Path | None, typer.Option(help="Write predictions to .csv, .parquet or .root.")
     ] = None,
     version: Annotated[str | None, typer.Option(help="Version number or alias.")] = None,
+    probabilities: Annotated[
+        bool, typer.Option("--probabilities", help="Class probabilities (predict_proba).")
+    ] = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
     """Per-event predictions of MODEL for the events of FILE."""
     if out is not None and out.suffix.lower() not in OUT_SUFFIXES:
         raise typer.BadParameter(f"use one of {OUT_SUFFIXES}", param_hint="--out")
+    from aiplayground.inference.runtimes import PROBA_OUTPUT
+
     with reporting_errors(), connect(url, token) as client:
-        result = client.predict_root(model, file, tree=tree, version=version, out=out)
+        result = client.predict_root(
+            model,
+            file,
+            tree=tree,
+            version=version,
+            out=out,
+            output=PROBA_OUTPUT if probabilities else None,
+        )
     if isinstance(result, Path):
         typer.echo(f"wrote {result}")
     else:

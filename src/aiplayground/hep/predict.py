@@ -35,13 +35,18 @@ INFER_ROWS = 20_000
 
 @dataclass
 class Predictions:
-    """One prediction per selected event, with its entry number in the tree."""
+    """One prediction per selected event, with its entry number in the tree.
+
+    `prediction` holds one value per event, or one row per event for a vector output (the
+    class probabilities of `predict_proba`); `output` names the model output it came from.
+    """
 
     tree: str
     entries: np.ndarray[Any, Any]
     prediction: np.ndarray[Any, Any]
     model_name: str
     model_version: str
+    output: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON answer of the API."""
@@ -49,6 +54,7 @@ class Predictions:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "tree": self.tree,
+            "output": self.output,
             "count": int(self.entries.size),
             "entries": self.entries.tolist(),
             "predictions": self.prediction.tolist(),
@@ -77,13 +83,18 @@ async def predict_root(
     root_path: str | Path,
     tree: str | None = None,
     *,
+    output: str | None = None,
     step_size: str | int = DEFAULT_STEP,
 ) -> Predictions:
-    """Per-event predictions of a model version for the events of a ROOT file."""
+    """Per-event predictions of a model version for the events of a ROOT file.
+
+    `output` names the model output to return (`predict_proba` for class probabilities);
+    None gives the model's default output.
+    """
     from starlette.concurrency import run_in_threadpool
 
     from aiplayground.hep.transform import iter_features
-    from aiplayground.inference.tensor import DTYPES, InferRequest, Tensor
+    from aiplayground.inference.tensor import DTYPES, InferRequest, RequestedOutput, Tensor
 
     info, found = platform.models.resolve(caller, model_name, version)
     if found is None:
@@ -98,11 +109,14 @@ async def predict_root(
     chunks = iter_features(pre, root_path, step_size=step_size)
     entries: list[np.ndarray[Any, Any]] = []
     outputs: list[np.ndarray[Any, Any]] = []
+    asked = [RequestedOutput(output)] if output else []
+    name = output or ""
     while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
         for start in range(0, chunk.matrix.shape[0], INFER_ROWS):
             rows = chunk.matrix[start : start + INFER_ROWS].astype(DTYPES[datatype])
-            request = InferRequest(inputs=[Tensor("input-0", datatype, rows)])
+            request = InferRequest(inputs=[Tensor("input-0", datatype, rows)], outputs=asked)
             response = await platform.inference.infer(caller, info.name, found.version, request)
+            name = response.outputs[0].name
             outputs.append(np.asarray(response.outputs[0].data).reshape(rows.shape[0], -1))
         entries.append(chunk.entries)
     prediction = np.concatenate(outputs) if outputs else np.empty((0, 1))
@@ -114,6 +128,7 @@ async def predict_root(
         prediction=prediction,
         model_name=info.name,
         model_version=str(found.version),
+        output=name,
     )
 
 
@@ -146,10 +161,12 @@ def write_root(
     *,
     step_size: str | int = DEFAULT_STEP,
 ) -> None:
-    """A copy of the selected events' branches plus a `prediction` branch, as a new TTree.
+    """A copy of the selected events' branches plus the predictions, as a new TTree.
 
-    `branches` defaults to every numeric branch of the tree; the tree is written with
-    `mktree` then `extend`, chunk by chunk, so memory stays bounded by the step size.
+    One value per event is a `prediction` branch; a vector per event (class probabilities)
+    is `prediction_0`, `prediction_1`, ... `branches` defaults to every numeric branch of
+    the tree; the tree is written with `mktree` then `extend`, chunk by chunk, so memory
+    stays bounded by the step size.
     """
     import awkward as ak
     import uproot
@@ -157,8 +174,14 @@ def write_root(
     from aiplayground.hep.reader import branch_kind
 
     values = predictions.prediction
-    if values.ndim != 1:
-        raise InvalidInput("a ROOT output takes one prediction value per event")
+    if values.ndim == 1:
+        columns = {"prediction": values}
+    elif values.ndim == 2:
+        columns = {
+            f"prediction_{i}": np.ascontiguousarray(values[:, i]) for i in range(values.shape[1])
+        }
+    else:
+        raise InvalidInput("a ROOT output takes one value or one vector of values per event")
     with open_root(source) as root:
         tree = get_tree(root, predictions.tree)
         if branches is None:
@@ -173,14 +196,14 @@ def write_root(
                 stop = int(np.searchsorted(predictions.entries, report.tree_entry_stop))
                 local = predictions.entries[position:stop] - report.tree_entry_start
                 chunk = {name: arrays[name][local] for name in branches}
-                chunk["prediction"] = values[position:stop]
+                chunk |= {name: column[position:stop] for name, column in columns.items()}
                 position = stop
                 if written is None:
                     types = {
                         name: ak.type(arr).content
                         for name, arr in chunk.items()
-                        if name != "prediction"
+                        if name not in columns
                     }
-                    types["prediction"] = values.dtype
+                    types |= {name: column.dtype for name, column in columns.items()}
                     written = target.mktree(predictions.tree, types)
                 written.extend(chunk)

@@ -37,8 +37,12 @@ class HepMixin:
         tree: str | None = None,
         version: str | int | None = None,
         out: str | Path | None = None,
+        output: str | None = None,
     ) -> dict[str, Any] | Path:
-        """Per-event predictions for a ROOT file: JSON, or a file `out` (.csv/.parquet/.root)."""
+        """Per-event predictions for a ROOT file: JSON, or a file `out` (.csv/.parquet/.root).
+
+        `output` names the model output to return (`predict_proba`: class probabilities).
+        """
         path = Path(file)
         fmt = "json"
         if out is not None:
@@ -46,6 +50,8 @@ class HepMixin:
         fields = {"format": fmt, **({"tree": tree} if tree else {})}
         if version is not None:
             fields["version"] = str(version)
+        if output:
+            fields["output"] = output
         with path.open("rb") as stream:
             files = {"file": (path.name, stream, "application/octet-stream")}
             url = f"/api/v1/models/{model}/predict-root"

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import shutil
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import uproot
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from aiplayground.app import Platform
 from aiplayground.auth.principal import Principal, Role
 from aiplayground.catalog.files import IncomingFile
 from aiplayground.catalog.schemas import DatasetCreate, DatasetFormat, DatasetVersionMetadata
+from aiplayground.cli import hep as hep_cli
 from aiplayground.errors import ValidationFailed
 from aiplayground.hep.demo import HZZ, MODEL_NAME, ZMUMU, load_hep_demo
 from aiplayground.sdk import Client
@@ -66,7 +72,11 @@ def test_root_summary_and_bad_files(
 
 
 def test_predict_root_on_zmumu(
-    app: FastAPI, platform: Platform, admin: tuple[Principal, str], tmp_path: Path
+    app: FastAPI,
+    platform: Platform,
+    admin: tuple[Principal, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     owner, token = admin
     load_hep_demo(platform, owner)
@@ -107,6 +117,44 @@ def test_predict_root_on_zmumu(
         assert "prediction" in tree
         assert "px1" in tree
         assert tree["prediction"].array(library="np").tolist() == body["predictions"]
+
+        proba = post("json", output="predict_proba")
+        assert proba.status_code == 200, proba.text
+        probabilities = np.asarray(proba.json()["predictions"])
+        assert proba.json()["output"] == "predict_proba"
+        assert probabilities.shape == (2304, 2)
+        assert np.allclose(probabilities.sum(axis=1), 1)
+        assert probabilities.argmax(axis=1).tolist() == body["predictions"]
+        assert body["output"] not in ("", "predict_proba")  # the default output: labels
+        proba_csv = post("csv", output="predict_proba")
+        assert proba_csv.text.splitlines()[0] == '"entry","prediction_0","prediction_1"'
+        proba_root = tmp_path / "proba.root"
+        proba_root.write_bytes(post("root", output="predict_proba").content)
+        branches = uproot.open(proba_root)["events"].arrays(
+            ["prediction_0", "prediction_1"], library="np"
+        )
+        assert np.allclose(branches["prediction_1"], probabilities[:, 1])
+        unknown = post("json", output="logits")
+        assert unknown.status_code == 400
+        assert "logits" in unknown.json()["error"]["message"]
+
+        # Through the test client, whose event loop the model worker answers on.
+        def forward(request: httpx.Request) -> httpx.Response:
+            sent = client.request(
+                request.method, str(request.url), headers=request.headers, content=request.read()
+            )
+            return httpx.Response(sent.status_code, headers=sent.headers, content=sent.content)
+
+        sdk = Client("http://testserver", token, transport=httpx.MockTransport(forward))
+        via_sdk = sdk.predict_root(MODEL_NAME, ZMUMU, output="predict_proba")
+        assert isinstance(via_sdk, dict)
+        assert np.allclose(via_sdk["predictions"], probabilities)
+        monkeypatch.setattr(hep_cli, "connect", lambda *_: contextlib.nullcontext(sdk))
+        cli = CliRunner().invoke(
+            hep_cli.hep_app, ["predict", MODEL_NAME, str(ZMUMU), "--probabilities"]
+        )
+        assert cli.exit_code == 0, cli.output
+        assert np.allclose(json.loads(cli.stdout)["predictions"], probabilities)
 
         truncated = post("json", payload=data[: len(data) // 2])
         assert truncated.status_code == 422, truncated.text

@@ -31,6 +31,11 @@ PREDICT_BODY = {
                         "tree": {"type": "string"},
                         "format": {"type": "string", "enum": ["json", "csv", "parquet", "root"]},
                         "version": {"type": "string"},
+                        "output": {
+                            "type": "string",
+                            "description": "Model output to return, e.g. predict_proba "
+                            "(default: the model's default output).",
+                        },
                     },
                     "required": ["file"],
                 }
@@ -59,7 +64,7 @@ async def root_summary(
 async def predict_root_route(
     request: Request, principal: CurrentPrincipal, name: str
 ) -> dict[str, Any] | FileResponse:
-    """Per-event predictions for one uploaded ROOT file (`file`, `tree`, `format`)."""
+    """Per-event predictions for one uploaded ROOT file (`file`, `tree`, `format`, `output`)."""
     from aiplayground.hep.predict import FORMATS, MEDIA_TYPES, predict_root, write_root, write_table
 
     platform = get_platform(request)
@@ -72,8 +77,11 @@ async def predict_root_route(
             raise InvalidInput(f"format must be one of {list(FORMATS)}, not {fmt!r}")
         tree = form.fields.get("tree") or None
         version = form.fields.get("version") or None
+        output = form.fields.get("output") or None
         source = files[0].path
-        predictions = await predict_root(platform, principal, name, version, source, tree)
+        predictions = await predict_root(
+            platform, principal, name, version, source, tree, output=output
+        )
         if fmt == "json":
             return predictions.as_json()
         folder = Path(tempfile.mkdtemp(prefix="predict-", dir=platform.staging))

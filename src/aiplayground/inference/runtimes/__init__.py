@@ -16,6 +16,10 @@ import numpy as np
 
 from aiplayground.errors import InvalidInput
 
+# The output classifiers of the sklearn, XGBoost and LightGBM runtimes answer with class
+# probabilities (and ONNX classifiers exported by the MLP recipe).
+PROBA_OUTPUT = "predict_proba"
+
 # format -> (module under this package, pip extra that provides its library)
 RUNTIMES: dict[str, str] = {
     "sklearn": "sklearn",

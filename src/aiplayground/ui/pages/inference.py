@@ -21,12 +21,13 @@ from nicegui import ui
 from aiplayground.api.errors import STATUS_BY_CODE, error_body
 from aiplayground.errors import PlaygroundError, TooLarge
 from aiplayground.hep.predict import predict_root
+from aiplayground.inference.runtimes import PROBA_OUTPUT
 from aiplayground.ui.pages import inference_result as result
 from aiplayground.ui.pages.catalog_style import add_style as add_catalog_style
 from aiplayground.ui.pages.inference_editor import RequestEditor
 from aiplayground.ui.pages.inference_history import HISTORY, Entry, history_card, now, session_key
 from aiplayground.ui.pages.inference_model import ModelPicker
-from aiplayground.ui.pages.inference_request import PROBA_OUTPUT, Wire, decode, encode
+from aiplayground.ui.pages.inference_request import Wire, decode, encode
 from aiplayground.ui.pages.inference_root import RootAnswer, RootUpload, answer_view, class_names
 from aiplayground.ui.pages.inference_snippets import Call, code_panel
 from aiplayground.ui.pages.inference_style import PAGE_SCRIPT, ROUND_TRIP, add_style
@@ -99,7 +100,7 @@ class InferencePage:
     async def model_changed(self) -> None:
         """A new model or version: a fresh body, and the URL says which."""
         self.editor.model_changed()
-        self.root.model_changed(self.picker.version)
+        self.root.model_changed(self.picker.version, self.picker.probabilities_offered)
         self.update_url()
 
     def switched(self, previous: Wire) -> None:
@@ -222,6 +223,7 @@ class InferencePage:
                 version.version,
                 file.path,
                 tree,
+                output=PROBA_OUTPUT if upload.probabilities else None,
             )
         except PlaygroundError as exc:
             status = STATUS_BY_CODE.get(exc.code, 500)

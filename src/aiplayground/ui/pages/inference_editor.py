@@ -10,9 +10,9 @@ import orjson
 from nicegui import ui
 
 from aiplayground.errors import InvalidInput
+from aiplayground.inference.runtimes import PROBA_OUTPUT
 from aiplayground.ui.pages.inference_model import ModelPicker
 from aiplayground.ui.pages.inference_request import (
-    PROBA_OUTPUT,
     Wire,
     asks_probabilities,
     convert,

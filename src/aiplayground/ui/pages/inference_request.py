@@ -21,6 +21,7 @@ from aiplayground.catalog.schemas import (
 )
 from aiplayground.errors import InvalidInput
 from aiplayground.inference import codec_v1, codec_v2
+from aiplayground.inference.runtimes import PROBA_OUTPUT
 from aiplayground.inference.tensor import InferRequest, InferResponse, datatype_of
 from aiplayground.ui.pages.catalog_common import SERVED_FORMATS
 
@@ -28,7 +29,6 @@ Wire = Literal["v1", "v2"]
 WIRES: dict[Wire, str] = {"v1": "KServe v1", "v2": "Open Inference v2"}
 # Runtimes that answer a `predict_proba` output for classifiers (see inference/runtimes/).
 PROBA_FORMATS = frozenset({ModelFormat.SKLEARN, ModelFormat.XGBOOST, ModelFormat.LIGHTGBM})
-PROBA_OUTPUT = "predict_proba"
 
 
 def servable(info: ModelInfo) -> bool:

@@ -4,9 +4,9 @@ The card takes one `.root` file (streamed in 1 MB chunks into a private staging 
 the platform's upload size limit in the browser and again here), lists its trees and
 sends it through `hep.predict.predict_root`: the version's stored preprocessing, then the
 one data plane, as the `predict-root` route does. The answer is one prediction per kept
-event; the downloads are written by the same writers the route uses (CSV, Parquet, or a
-copy of the tree with a `prediction` branch). Reading, writing and inference run off the
-event loop.
+event, or with the switch on the class probabilities of each; the downloads are written
+by the same writers the route uses (CSV, Parquet, or a copy of the tree with the
+predictions as branches). Reading, writing and inference run off the event loop.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ class RootUpload:
                     "outlined dense options-dense data-testid=root-tree-select"
                 )
                 self.tree_select.classes("grow min-w-[12rem]")
+                self.proba = ui.switch("Class probabilities").props(
+                    "dense data-testid=root-proba-switch"
+                )
+                self.proba.classes("text-sm").tooltip(
+                    "One probability per class and event (predict_proba), not the labels"
+                )
                 self.send_button = ui.button("Send file", icon="send").props(
                     "unelevated no-caps data-testid=root-send"
                 )
@@ -107,15 +113,24 @@ class RootUpload:
         ui.context.client.on_delete(self.discard)
 
     @property
+    def probabilities(self) -> bool:
+        """True when class probabilities are asked for rather than labels."""
+        return bool(self.proba.visible and self.proba.value)
+
+    @property
     def tree(self) -> str | None:
         """The chosen tree."""
         value = self.tree_select.value
         return value if isinstance(value, str) else None
 
-    def model_changed(self, version: ModelVersionInfo | None) -> None:
-        """Show the card for versions with a preprocessing; its tree becomes the default."""
+    def model_changed(self, version: ModelVersionInfo | None, probabilities: bool) -> None:
+        """Show the card for versions with a preprocessing; its tree becomes the default.
+
+        `probabilities`: the model can answer class probabilities (the switch is shown).
+        """
         pre = preprocessing_of(version)
         self.card.set_visibility(pre is not None)
+        self.proba.set_visibility(probabilities)
         self.features.clear()
         if pre is None:
             return
@@ -298,7 +313,7 @@ def answer_view(answer: RootAnswer, staging: Path) -> None:
                     on_click=lambda fmt=fmt: _download(answer, fmt, staging),
                 ).props(f"outline dense no-caps data-testid=root-download-{fmt}").tooltip(
                     "A copy of the tree's numeric branches for the kept events, plus a "
-                    "`prediction` branch"
+                    "`prediction` branch (`prediction_0`, ... for probabilities)"
                     if fmt == "root"
                     else "Tree entry and prediction of each kept event"
                 )
