@@ -184,8 +184,10 @@ class ChatPage(Answering):
         await self._stop_running()
         self.conversation = None
         choice = model if model in self.models else (self.model or next(iter(self.models)))
-        await self.select_model(choice, {})
+        # The pane's setup first: the model's parameters appearing is the page saying it is
+        # ready, and a base attached after that must not be reset by a late load.
         await self.settings.load(None)
+        await self.select_model(choice, {})
         self.thread.show([], choice)
         ui.navigate.history.replace("/chat")
         self._flip("convs", False)
@@ -204,8 +206,8 @@ class ChatPage(Answering):
             return False
         await self._stop_running()
         self.conversation = detail
-        await self.select_model(detail.model, detail.settings)
         await self.settings.load(detail)
+        await self.select_model(detail.model, detail.settings)
         self.thread.show(detail.messages, detail.model)
         ui.navigate.history.replace(f"/chat?c={detail.id}")
         self._flip("convs", False)

@@ -118,9 +118,9 @@ class KnowledgePanel:
                 self.new_name.on("keydown.enter", self._create)
                 with ui.row().classes("w-full justify-end gap-2"):
                     ui.button("Cancel", on_click=self._toggle_new).props("flat dense no-caps")
-                    ui.button("Create", icon="check", on_click=self._create).props(
-                        "unelevated dense no-caps data-testid=kb-create"
-                    )
+                    self.create_button = ui.button(
+                        "Create", icon="check", on_click=self._create
+                    ).props("unelevated dense no-caps data-testid=kb-create")
             self.new_form.set_visibility(False)
             self.manage = ui.select({}, label="Base").props(
                 "outlined dense options-dense data-testid=kb-manage"
@@ -225,6 +225,8 @@ class KnowledgePanel:
             if _name_problem(name):
                 warn(_name_problem(name) or "")
                 return
+            # Busy until the base is created and the lists are loaded again.
+            self.create_button.props("loading")
             try:
                 body = KnowledgeBaseCreate(name=name)
                 caller = self.ctx.current_principal()
@@ -235,6 +237,8 @@ class KnowledgePanel:
             except PlaygroundError as exc:
                 show_error(exc)
                 return
+            finally:
+                self.create_button.props(remove="loading")
             self.new_form.set_visibility(False)
             await self.refresh(select=name)
             self.bases.set_value([*(self.bases.value or []), name])
