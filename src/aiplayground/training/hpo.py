@@ -391,12 +391,19 @@ class SearchDriver:
         running = sum(t.state.name == "RUNNING" for t in every)
         complete = sum(t.state.name == "COMPLETE" for t in every)
         failed = len(every) - running - complete
-        giving_up = complete == 0 and failed >= self.give_up_after
         total = len(every)
-        while not giving_up and running < self.params.parallelism and total < self.params.n_trials:
-            if not self._launch():
-                return False
-            running, total = running + 1, total + 1
+        while running < self.params.parallelism and total < self.params.n_trials:
+            if complete == 0 and failed >= self.give_up_after:
+                break
+            launched = self._launch()
+            if launched is None:
+                return False  # the search is no longer this worker's
+            total += 1
+            if launched:
+                running += 1
+            else:
+                failed += 1  # the recipe refused the drawn parameters
+        giving_up = complete == 0 and failed >= self.give_up_after
         progress = (total - running) / self.params.n_trials
         if progress != self.progress:
             self.progress = progress
@@ -419,8 +426,10 @@ class SearchDriver:
             if t.user_attrs.get(REFUSED_ATTR) or t.user_attrs.get(JOB_ID_ATTR) in children
         ]
 
-    def _launch(self) -> bool:
-        """Ask the study for a trial and queue its job; False when the search is no longer ours."""
+    def _launch(self) -> bool | None:
+        """Ask the study for a trial and queue its job: True when queued, False when the
+        recipe refused the drawn parameters (a failed trial), None when the search is no
+        longer this worker's."""
         from optuna.trial import TrialState
 
         child_id = new_id()
@@ -432,7 +441,7 @@ class SearchDriver:
             first = exc.errors()[0]
             trial.set_user_attr(REFUSED_ATTR, True)
             self._fail(trial.number, f"parameters refused: {first['loc']}: {first['msg']}")
-            return True
+            return False
         claim = self.claim
         job = Job(
             id=child_id,
@@ -451,7 +460,7 @@ class SearchDriver:
         )
         if not self.queue.add_child(claim.job_id, claim.attempt, self.worker_id, job):
             self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            return False
+            return None
         self.note(f"trial {trial.number} queued as job {child_id}: {shown(trial.params)}")
         return True
 

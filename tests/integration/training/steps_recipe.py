@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aiplayground.catalog.schemas import ModelFormat, Objective
 from aiplayground.training.context import JobContext
@@ -21,6 +21,14 @@ class StepsParams(RecipeParams):
     steps: int = Field(3, ge=1, le=100_000)
     step_s: float = Field(0.01, ge=0, le=60)
     fail_with: str | None = None
+    # Step counts the parameters refuse (a search's drawn values the recipe turns down).
+    refused_steps: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_refused(self) -> StepsParams:
+        if self.steps in self.refused_steps:
+            raise ValueError(f"steps={self.steps} is refused")
+        return self
 
 
 def run(ctx: JobContext, p: StepsParams) -> RecipeResult:

@@ -80,6 +80,11 @@ def _steps_search(**changes: Any) -> dict[str, Any]:
     }
 
 
+def _submit_steps_search(client: TestClient, token: str, **changes: Any) -> dict[str, Any]:
+    """Submit a search over the `steps` recipe for the model `steps-hpo`."""
+    return submit(client, token, recipe="hpo", model="steps-hpo", params=_steps_search(**changes))
+
+
 def _children(platform: Platform, parent: str) -> list[Job]:
     with platform.db.session() as s:
         return list(s.scalars(select(Job).where(Job.parent_id == parent)))
@@ -147,13 +152,7 @@ def test_a_search_over_the_tabular_recipe_ends_with_its_best_trial(
 def test_two_workers_serve_one_search_and_a_one_slot_worker_runs_its_trials(
     client: TestClient, alice_token: str, platform: Platform
 ) -> None:
-    job = submit(
-        client,
-        alice_token,
-        recipe="hpo",
-        model="steps-hpo",
-        params=_steps_search(n_trials=4, params={"step_s": 0.3}),
-    )
+    job = _submit_steps_search(client, alice_token, n_trials=4, params={"step_s": 0.3})
     with WorkerThread(platform, slots=1), WorkerThread(platform, slots=1):
         done = wait_for(client, alice_token, job["id"], timeout=120)
     assert done["status"] == "succeeded", done["reason"]
@@ -172,12 +171,8 @@ def test_failed_trials_are_told_and_the_search_goes_on(
         "steps": {"type": "int", "low": 1, "high": 3},
         "fail_with": {"type": "categorical", "choices": ["boom", ""]},
     }
-    job = submit(
-        client,
-        alice_token,
-        recipe="hpo",
-        model="steps-hpo",
-        params=_steps_search(space=space, n_trials=6, sampler="random", seed=5),
+    job = _submit_steps_search(
+        client, alice_token, space=space, n_trials=6, sampler="random", seed=5
     )
     with WorkerThread(platform, slots=2):
         done = wait_for(client, alice_token, job["id"], timeout=120)
@@ -192,15 +187,47 @@ def test_failed_trials_are_told_and_the_search_goes_on(
 
 
 @SQLITE_ONLY
+def test_drawn_parameters_the_recipe_refuses_are_failed_trials(
+    client: TestClient, alice_token: str, platform: Platform
+) -> None:
+    # The corners (1 and 8) pass the submission's check; most values between are refused.
+    # Seed 8 draws 7, 8, 7, 5, 2, 1, 4, 4: the first three run, so the search never gives up.
+    params = {"step_s": 0.01, "refused_steps": [2, 3, 4, 5, 6]}
+    space = {"steps": {"type": "int", "low": 1, "high": 8}}
+    job = _submit_steps_search(
+        client,
+        alice_token,
+        params=params,
+        space=space,
+        n_trials=8,
+        parallelism=3,
+        sampler="random",
+        seed=8,
+    )
+    with WorkerThread(platform, slots=2):
+        done = wait_for(client, alice_token, job["id"], timeout=120)
+    trials = client.get(f"/api/v1/jobs/{job['id']}/trials", headers=bearer(alice_token)).json()
+    refused = [t for t in trials["items"] if t["params"]["steps"] in params["refused_steps"]]
+    accepted = [t for t in trials["items"] if t not in refused]
+    assert refused, "the seed should draw refused values"
+    assert accepted, "the seed should draw accepted values"
+    assert {(t["state"], t["job_id"]) for t in refused} == {("fail", None)}
+    assert {t["state"] for t in accepted} == {"complete"}
+    # Refused draws count as trials: no more than n_trials in all, one job per accepted one.
+    assert trials["total"] == 8
+    assert len(_children(platform, job["id"])) == len(accepted)
+    assert done["status"] == "succeeded", done["reason"]
+    with platform.db.session() as s:
+        text = "".join(s.scalars(select(JobLog.text).where(JobLog.job_id == job["id"])))
+    assert "parameters refused" in text
+
+
+@SQLITE_ONLY
 def test_a_search_whose_trials_all_fail_gives_up(
     client: TestClient, alice_token: str, platform: Platform
 ) -> None:
-    job = submit(
-        client,
-        alice_token,
-        recipe="hpo",
-        model="steps-hpo",
-        params=_steps_search(params={"fail_with": "boom"}, n_trials=20, parallelism=2),
+    job = _submit_steps_search(
+        client, alice_token, params={"fail_with": "boom"}, n_trials=20, parallelism=2
     )
     with WorkerThread(platform, slots=2):
         done = wait_for(client, alice_token, job["id"], timeout=120)
@@ -213,14 +240,11 @@ def test_a_search_whose_trials_all_fail_gives_up(
 def test_cancelling_a_search_cancels_its_trials(
     client: TestClient, alice_token: str, platform: Platform
 ) -> None:
-    job = submit(
+    job = _submit_steps_search(
         client,
         alice_token,
-        recipe="hpo",
-        model="steps-hpo",
-        params=_steps_search(
-            params={"step_s": 5.0}, space={"steps": {"type": "int", "low": 20, "high": 30}}
-        ),
+        params={"step_s": 5.0},
+        space={"steps": {"type": "int", "low": 20, "high": 30}},
     )
     with WorkerThread(platform, slots=1):
 
