@@ -24,6 +24,7 @@ from aiplayground.catalog.schemas import ModelFormat, Objective, Signature, Tens
 from aiplayground.training.context import JobContext
 from aiplayground.training.data import (
     DataParams,
+    label_texts,
     load_training_data,
     refuse_field,
     split_rows,
@@ -102,7 +103,7 @@ def run(ctx: JobContext, params: TabularParams) -> RecipeResult:
     classification = task == "classification"
     if not classification and not np.issubdtype(ys.dtype, np.number):
         raise JobError(f"regression needs a numeric target; {params.target!r} is not")
-    classes = sorted(set(_strings(ys).tolist()), key=_natural) if classification else []
+    classes = sorted(set(label_texts(ys)[0].tolist()), key=_natural) if classification else []
     if classification and len(classes) < 2:
         raise JobError(f"the labels have a single class ({classes[0]!r}); a classifier needs two")
     try:
@@ -326,22 +327,17 @@ def _fit_lightgbm(
 
 
 def _strings(values: Any) -> Any:
-    """Each value as its label text; str() runs once per distinct value, not once per row."""
-    values = np.asarray(values)
-    try:
-        distinct, inverse = np.unique(values, return_inverse=True)
-    except TypeError:  # mixed types numpy cannot order
-        return np.array([str(v) for v in values])
-    return np.array([str(v) for v in distinct])[inverse.reshape(-1)]
+    """Each value as its label text."""
+    texts, inverse = label_texts(values)
+    return texts[inverse]
 
 
 def _encode(y: Any, classes: list[str]) -> Any:
     if not classes:
         return y
     index = {c: i for i, c in enumerate(classes)}
-    labels = _strings(y)
-    distinct, inverse = np.unique(labels, return_inverse=True)
-    return np.array([index[str(v)] for v in distinct], dtype=np.int64)[inverse.reshape(-1)]
+    texts, inverse = label_texts(y)
+    return np.array([index[t] for t in texts.tolist()], dtype=np.int64)[inverse]
 
 
 def _decode(scores: Any, classes: list[str]) -> tuple[Any, Any]:
