@@ -97,7 +97,7 @@ INFER_BY_VERSION: dict[str, Any] = {
 async def infer_v2(request: Request) -> Response:
     """Inference with typed tensors (JSON, or JSON + binary tensor data)."""
     caller = await authenticate(request)
-    service: InferenceService = request.app.state.platform.inference
+    service = await _service(request)
     path = request.path_params
     split = request.headers.get(codec_v2.HEADER_LENGTH)
     body = await _body(request, service, binary=split is not None)
@@ -113,7 +113,7 @@ async def infer_v2(request: Request) -> Response:
 async def predict_v1(request: Request) -> Response:
     """`{"instances": [...]}` in, `{"predictions": [...]}` out."""
     caller = await authenticate(request)
-    service: InferenceService = request.app.state.platform.inference
+    service = await _service(request)
     body = await _body(request, service, binary=False)
     infer_request = codec_v1.decode_request(body, service.settings.max_elements)
     result = await service.infer(caller, request.path_params["name"], None, infer_request)
